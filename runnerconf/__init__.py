@@ -1,0 +1,23 @@
+"""runnerconf: run asyncio worker topologies from a file."""
+
+from __future__ import annotations
+
+from runnerconf.bus import AsyncQueueBus, BusDataMessage, BusMessage, WorkerBus
+from runnerconf.pipeline.worker import PipelineWorker
+from runnerconf.registry import WorkerRegistry
+from runnerconf.workers.base_worker import BaseWorker
+from runnerconf.workers.runner import WorkerRunner
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncQueueBus",
+    "BaseWorker",
+    "BusDataMessage",
+    "BusMessage",
+    "PipelineWorker",
+    "WorkerBus",
+    "WorkerRegistry",
+    "WorkerRunner",
+    "__version__",
+]

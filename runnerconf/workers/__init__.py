@@ -1,0 +1,8 @@
+"""Workers and the runner that runs them."""
+
+from __future__ import annotations
+
+from runnerconf.workers.base_worker import BaseWorker, WorkerState
+from runnerconf.workers.runner import WorkerResult, WorkerRunner
+
+__all__ = ["BaseWorker", "WorkerResult", "WorkerRunner", "WorkerState"]

@@ -1,0 +1,87 @@
+"""Test helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from runnerconf.bus import BusMessage
+from runnerconf.workers.base_worker import BaseWorker
+
+
+class Probe(BaseWorker):
+    """A worker that records its lifecycle hooks; behaviour set by keyword arguments.
+
+    Args:
+        work: seconds main() sleeps, then returns (None: the default body, wait for a stop).
+        end_delay: seconds main() keeps going after on_end (a slow graceful shutdown).
+        fail: exception main() raises.
+        ignore_cancel: main() swallows cancellation (a badly written worker).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        work: float | None = None,
+        end_delay: float = 0.0,
+        fail: BaseException | None = None,
+        fail_start: BaseException | None = None,
+        ignore_cancel: bool = False,
+        log: list[str] | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.work = work
+        self.end_delay = end_delay
+        self.fail = fail
+        self.fail_start = fail_start
+        self.ignore_cancel = ignore_cancel
+        self.log = log if log is not None else []
+        self.messages: list[BusMessage] = []
+        self.released = False  # lets a test finally stop a worker that ignores cancellation
+
+    def note(self, what: str) -> None:
+        self.log.append(f"{self.name}:{what}")
+
+    async def on_start(self) -> None:
+        self.note("start")
+        if self.fail_start is not None:
+            raise self.fail_start
+
+    async def on_end(self, reason: str | None) -> None:
+        self.note(f"end({reason})")
+
+    async def on_cancel(self, reason: str | None) -> None:
+        self.note(f"cancel({reason})")
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        self.messages.append(message)
+
+    async def main(self) -> None:
+        if self.ignore_cancel:
+            while not self.released:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    self.note("ignored-cancel")
+        if self.fail is not None:
+            await asyncio.sleep(0.01)
+            raise self.fail
+        if self.work is not None:
+            await asyncio.sleep(self.work)
+        else:
+            await self.wait_for_stop()
+            if self.end_delay:
+                await asyncio.sleep(self.end_delay)
+        self.note("main-done")
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Wait on a condition in tests (never used for timing claims)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.002)
