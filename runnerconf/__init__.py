@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runnerconf.bus import AsyncQueueBus, BusDataMessage, BusMessage, WorkerBus
+from runnerconf.config import Topology, TopologyError, build_runner, load_topology, run_topology
 from runnerconf.pipeline.worker import PipelineWorker
 from runnerconf.registry import WorkerRegistry
 from runnerconf.workers.base_worker import BaseWorker
@@ -16,8 +17,13 @@ __all__ = [
     "BusDataMessage",
     "BusMessage",
     "PipelineWorker",
+    "Topology",
+    "TopologyError",
     "WorkerBus",
     "WorkerRegistry",
     "WorkerRunner",
     "__version__",
+    "build_runner",
+    "load_topology",
+    "run_topology",
 ]

@@ -1,0 +1,298 @@
+"""From a validated topology to a ``WorkerRunner`` with its workers.
+
+Two explicit steps: :func:`resolve` imports every class, factory and processor the topology names
+and checks ``params`` against their signatures (without building anything); :func:`build_runner`
+then builds the bus, the runner and the workers, and wires parents to children. Each failure names
+the worker, the import path and the line.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+from runnerconf.bus.async_queue import AsyncQueueBus
+from runnerconf.bus.base import WorkerBus
+from runnerconf.config.errors import Problem, TopologyError
+from runnerconf.config.models import (
+    AsyncQueueBusConfig,
+    ClassWorkerConfig,
+    FactoryWorkerConfig,
+    PipelineWorkerConfig,
+    ProcessorCall,
+    Topology,
+    WorkerConfig,
+)
+from runnerconf.config.source import Path, SourceMap
+from runnerconf.pipeline.worker import PipelineWorker
+from runnerconf.workers.base_worker import BaseWorker
+from runnerconf.workers.runner import WorkerRunner
+
+__all__ = ["Plan", "ResolvedWorker", "build_bus", "build_runner", "import_string", "resolve", "run_topology"]
+
+
+class ImportStringError(Exception):
+    """An import path that cannot be resolved; the message says why."""
+
+
+def import_string(path: str) -> Any:
+    """Import ``module:attribute`` (the attribute may be dotted)."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ImportStringError(f"import path {path!r} must be in format '<module>:<attribute>'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ImportStringError(f"cannot import module {module_name!r}: no module named {exc.name!r}") from exc
+        raise ImportStringError(f"importing module {module_name!r} failed: {exc}") from exc
+    except Exception as exc:  # the user's module raised while being imported
+        raise ImportStringError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ImportStringError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+@dataclass
+class ResolvedWorker:
+    """A worker's configuration with everything it names imported."""
+
+    config: WorkerConfig
+    path: Path
+    target: Any = None
+    processors: list[Callable[[Any], Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """What :func:`build_runner` builds: the topology and its resolved workers."""
+
+    topology: Topology
+    workers: list[ResolvedWorker]
+
+
+def resolve(topology: Topology) -> Plan:
+    """Import everything the topology names and check ``params`` against signatures.
+
+    The directory of the topology file and the current directory are put on ``sys.path`` first, so
+    modules kept beside the topology import as they would from a script there.
+
+    Raises:
+        TopologyError: every import or signature problem, with the worker and line.
+    """
+    source: SourceMap = topology.source or SourceMap("<memory>")
+    _extend_sys_path(source.file)
+    problems: list[Problem] = []
+    resolved = []
+    for i, config in enumerate(topology.workers):
+        rw = ResolvedWorker(config, ("workers", i))
+        problems.extend(_resolve_worker(rw, source))
+        resolved.append(rw)
+    if problems:
+        raise TopologyError(problems)
+    return Plan(topology, resolved)
+
+
+def _extend_sys_path(file: str) -> None:
+    dirs = [os.getcwd()]
+    if not file.startswith("<"):
+        dirs.insert(0, str(FilePath(file).resolve().parent))
+    for d in reversed(dirs):
+        if d not in sys.path:
+            sys.path.insert(0, d)
+
+
+def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
+    config = rw.config
+    who = f"worker {config.name!r}"
+
+    def problem(key: tuple[str | int, ...], message: str, code: str = "import") -> Problem:
+        return source.problem((*rw.path, *key), code, f"{who}: {message}")
+
+    if isinstance(config, (ClassWorkerConfig, FactoryWorkerConfig)):
+        key = "class" if isinstance(config, ClassWorkerConfig) else "factory"
+        path = config.class_ if isinstance(config, ClassWorkerConfig) else config.factory
+        try:
+            target = import_string(path)
+        except ImportStringError as exc:
+            return [problem((key,), str(exc))]
+        if isinstance(config, ClassWorkerConfig):
+            if not (isinstance(target, type) and issubclass(target, BaseWorker)):
+                return [problem((key,), f"{path!r} is not a BaseWorker subclass (it is {_describe(target)})", "not-a-worker")]
+        elif not callable(target):
+            return [problem((key,), f"{path!r} is not callable (it is {_describe(target)})", "not-callable")]
+        if "name" in config.params:
+            return [problem(("params", "name"), "params must not set 'name': the worker's `name` key sets it", "bad-params")]
+        error = _params_error(target, config.params, with_name=_accepts(target, "name"))
+        if error:
+            return [problem(("params",), f"params do not fit {path}: {error}", "bad-params")]
+        rw.target = target
+        return []
+    if isinstance(config, PipelineWorkerConfig):
+        problems = []
+        for j, spec in enumerate(config.processors):
+            try:
+                rw.processors.append(_resolve_processor(spec))
+            except ImportStringError as exc:
+                problems.append(problem(("processors", j), str(exc)))
+            except TypeError as exc:
+                problems.append(problem(("processors", j), str(exc), "bad-params"))
+        return problems
+    raise AssertionError(f"unhandled worker kind {type(config).__name__}")  # pragma: no cover
+
+
+def _resolve_processor(spec: str | ProcessorCall) -> Callable[[Any], Any]:
+    path, params = (spec, {}) if isinstance(spec, str) else (spec.call, spec.params)
+    target = import_string(path)
+    if isinstance(target, type):
+        # A class is a processor factory: its instance (built with params) processes frames.
+        error = _params_error(target, params)
+        if error:
+            raise TypeError(f"params do not fit {path}: {error}")
+        return _LazyInstance(target, params, path)
+    if not callable(target):
+        raise TypeError(f"processor {path!r} is not callable (it is {_describe(target)})")
+    error = _params_error(target, params, frame=True)
+    if error:
+        raise TypeError(f"processor {path} cannot be called as {path}(frame{', **params' if params else ''}): {error}")
+    return functools.partial(target, **params) if params else target
+
+
+class _LazyInstance:
+    """A processor class with its params, instantiated when the worker is built."""
+
+    def __init__(self, cls: type, params: dict[str, Any], path: str) -> None:
+        self.cls, self.params, self.path = cls, params, path
+
+    def build(self) -> Callable[[Any], Any]:
+        instance = self.cls(**self.params)
+        if not callable(instance):
+            raise TypeError(f"processor {self.path}: instances of {self.cls.__name__} are not callable")
+        return instance
+
+    def __call__(self, frame: Any) -> Any:  # pragma: no cover - replaced by build()
+        raise RuntimeError("processor class used before the worker was built")
+
+
+def _params_error(target: Any, params: dict[str, Any], *, with_name: bool = False, frame: bool = False) -> str | None:
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None  # builtins without a signature: nothing to check
+    args = ("frame",) if frame else ()
+    kwargs = {**params, **({"name": "x"} if with_name else {})}
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        return f"{exc} (signature: {getattr(target, '__name__', target)}{sig})"
+    return None
+
+
+def _accepts(target: Any, param: str) -> bool:
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+    return param in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _describe(obj: Any) -> str:
+    if inspect.isfunction(obj):
+        return "a function"
+    if isinstance(obj, type):
+        return f"the class {obj.__name__}"
+    name = type(obj).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def build_bus(topology: Topology) -> WorkerBus:
+    """The bus a topology asks for."""
+    config = topology.bus
+    if isinstance(config, AsyncQueueBusConfig):
+        return AsyncQueueBus()
+    raise AssertionError(f"unhandled bus {config!r}")  # pragma: no cover
+
+
+async def build_runner(topology: Topology, plan: Plan | None = None) -> WorkerRunner:
+    """Build the runner and its workers (resolving imports first unless ``plan`` is given).
+
+    Raises:
+        TopologyError: an import, a signature, or a constructor / factory that failed.
+    """
+    plan = plan or resolve(topology)
+    source: SourceMap = topology.source or SourceMap("<memory>")
+    rc = topology.runner
+    runner = WorkerRunner(
+        name=rc.name,
+        bus=build_bus(topology),
+        handle_sigint=rc.handle_sigint,
+        handle_sigterm=rc.handle_sigterm,
+        force_gc=rc.force_gc,
+        stop_timeout=rc.stop_timeout,
+        cancel_timeout=rc.cancel_timeout,
+        on_signal=rc.on_signal,
+    )
+    workers: dict[str, BaseWorker] = {}
+    problems = []
+    for rw in plan.workers:
+        try:
+            workers[rw.config.name] = await _instantiate(rw)
+        except Exception as exc:
+            problem = source.problem(rw.path, "build-failed", f"worker {rw.config.name!r}: {exc}")
+            problems.append(problem)
+    if problems:
+        raise TopologyError(problems)
+    for rw in plan.workers:
+        if rw.config.parent is not None:
+            await workers[rw.config.parent].add_child(workers[rw.config.name])
+    await runner.add_workers(*(w for w in workers.values() if w.parent is None))
+    return runner
+
+
+async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
+    config = rw.config
+    worker: Any
+    if isinstance(config, PipelineWorkerConfig):
+        processors = [p.build() if isinstance(p, _LazyInstance) else p for p in rw.processors]
+        worker = PipelineWorker(
+            config.name, processors, send_to=config.send_to, on_error=config.on_error, max_queued=config.max_queued
+        )
+        await worker.queue_frames(config.frames)
+        if config.stop_when_done:
+            await worker.stop_when_done()
+    else:
+        what = config.class_ if isinstance(config, ClassWorkerConfig) else config.factory
+        kwargs = dict(config.params)
+        if _accepts(rw.target, "name"):
+            kwargs["name"] = config.name
+        try:
+            worker = rw.target(**kwargs)
+            if inspect.isawaitable(worker):
+                worker = await worker
+        except Exception as exc:
+            raise RuntimeError(f"{what}(...) raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(worker, BaseWorker):
+            raise RuntimeError(f"{what} returned {_describe(worker)}, not a BaseWorker")
+        worker.name = config.name
+    worker.active = config.active
+    return worker
+
+
+async def run_topology(topology: Topology, plan: Plan | None = None) -> WorkerRunner:
+    """Build the topology's runner, run it until it ends, and return it (for its results)."""
+    runner = await build_runner(topology, plan)
+    await runner.run(auto_end=topology.runner.auto_end)
+    return runner

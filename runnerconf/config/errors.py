@@ -1,0 +1,71 @@
+"""``TopologyError``: every problem found in a topology, each with its place in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = ["Location", "Problem", "TopologyError", "format_path"]
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a source: 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem in a topology.
+
+    Attributes:
+        file, line, column: Where it is (1-based line and column).
+        path: Where in the document, e.g. ``workers[2].stop_timeout`` ("" for the whole file).
+        code: A stable kebab-case identifier (``unknown-key``, ``missing-variable``, ...).
+        message: The bad value and what was expected.
+        severity: ``error`` or ``warning`` (deprecations).
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    code: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {where}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TopologyError(Exception):
+    """A topology cannot be used. ``problems`` lists every problem found, errors and warnings."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.path))
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid topology")
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """``("workers", 2, "params", "x")`` -> ``workers[2].params.x``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,289 @@
+"""The topology models: the single definition of every option of a topology file.
+
+The loader validates documents with them, the JSON Schema is generated from them, and the CLI's
+``--set`` overrides are checked by them. Every model forbids unknown keys.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "AsyncQueueBusConfig",
+    "BusConfig",
+    "ClassWorkerConfig",
+    "FactoryWorkerConfig",
+    "PipelineWorkerConfig",
+    "ProcessorCall",
+    "RunnerConfig",
+    "Topology",
+    "WorkerConfig",
+    "parse_duration",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_#@-]{0,127}$"
+IMPORT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+#: Tags of tagged unions start with this; they are dropped from error paths.
+TAG_PREFIX = "kind="
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """``500ms``, ``10s``, ``2m``, ``1h`` or a number of seconds -> seconds (float)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("duration", "expected a duration such as 500ms, 10s or 2m, got {value}", {"value": repr(value)})
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise PydanticCustomError("duration", "a duration cannot be negative, got {value}", {"value": repr(value)})
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise PydanticCustomError(
+        "duration", "expected a duration such as 500ms, 10s, 2m or a number of seconds, got {value}", {"value": repr(value)}
+    )
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$"},
+    ],
+    "examples": ["500ms", "10s", "2m", 30],
+}
+
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, examples=["greeter"])]
+ImportString = Annotated[
+    str,
+    Field(
+        pattern=IMPORT_PATTERN,
+        description="Import path `module:attribute` (the attribute may be dotted).",
+        examples=["myapp.workers:Printer"],
+    ),
+]
+Params = Annotated[
+    dict[str, Any],
+    Field(description="Keyword arguments passed to the class, factory or processor."),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, validate_default=False)
+
+
+class RunnerConfig(_Model):
+    """Options of the WorkerRunner."""
+
+    model_config = ConfigDict(title="Runner")
+
+    name: Name | None = Field(None, description="Runner name (unique among runners on a network bus). Default: runner-<8 hex>.")
+    handle_sigint: bool = Field(True, description="Stop on SIGINT (first: graceful, second: cancel).")
+    handle_sigterm: bool = Field(False, description="Stop on SIGTERM (first: graceful, second: cancel).")
+    on_signal: Literal["end", "cancel"] = Field(
+        "end", description="What the first signal does: a graceful end, or an immediate cancel."
+    )
+    force_gc: bool = Field(False, description="Run a full garbage collection after the workers are gone.")
+    auto_end: bool = Field(True, description="End the runner once every root worker has finished.")
+    stop_timeout: Duration = Field(10.0, description="Grace period of a graceful stop before workers are cancelled.")
+    cancel_timeout: Duration = Field(5.0, description="How long a cancelled worker gets before it is abandoned.")
+
+
+class AsyncQueueBusConfig(_Model):
+    """The in-process bus (the default)."""
+
+    model_config = ConfigDict(title="AsyncQueueBus")
+
+    type: Literal["async_queue"] = Field("async_queue", description="Bus kind.")
+
+
+def _bus_kind(value: Any) -> str | None:
+    kind = value.get("type", "async_queue") if isinstance(value, dict) else getattr(value, "type", None)
+    return f"{TAG_PREFIX}{kind}" if kind in BUS_KINDS else None
+
+
+BUS_KINDS: dict[str, type[_Model]] = {"async_queue": AsyncQueueBusConfig}
+
+BusConfig = Annotated[
+    Union[Annotated[AsyncQueueBusConfig, Tag(f"{TAG_PREFIX}async_queue")]],
+    Discriminator(
+        _bus_kind,
+        custom_error_type="bus-type",
+        custom_error_message="unknown bus type; expected one of: async_queue",
+    ),
+]
+
+
+class _WorkerBase(_Model):
+    name: Name = Field(description="Worker name, unique across the topology.")
+    parent: Name | None = Field(None, description="Name of the parent worker (its lifetime encloses this one's).")
+    active: bool = Field(True, description="An inactive worker is not handed data messages.")
+
+
+class ClassWorkerConfig(_WorkerBase):
+    """A worker built from a BaseWorker subclass, with `params` as keyword arguments."""
+
+    model_config = ConfigDict(title="ClassWorker")
+
+    class_: ImportString = Field(alias="class", description="A BaseWorker subclass, `module:Class`.")
+    params: Params = Field(default_factory=dict)
+
+
+class FactoryWorkerConfig(_WorkerBase):
+    """A worker returned by a function (sync or async) called with `params`."""
+
+    model_config = ConfigDict(title="FactoryWorker")
+
+    factory: ImportString = Field(description="A function returning a BaseWorker, `module:function`.")
+    params: Params = Field(default_factory=dict)
+
+
+class ProcessorCall(_Model):
+    """A processor that takes arguments: a class is instantiated with `params`; a function gets
+    them as keyword arguments after the frame."""
+
+    model_config = ConfigDict(title="ProcessorCall")
+
+    call: ImportString
+    params: Params = Field(default_factory=dict)
+
+
+def _processor_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return f"{TAG_PREFIX}import"
+    if isinstance(value, (dict, ProcessorCall)):
+        return f"{TAG_PREFIX}call"
+    return None
+
+
+ProcessorSpec = Annotated[
+    Union[
+        Annotated[ImportString, Tag(f"{TAG_PREFIX}import")],
+        Annotated[ProcessorCall, Tag(f"{TAG_PREFIX}call")],
+    ],
+    Discriminator(
+        _processor_kind,
+        custom_error_type="processor",
+        custom_error_message="expected a processor: an import path `module:function` or a mapping with `call`",
+    ),
+]
+
+
+class PipelineWorkerConfig(_WorkerBase):
+    """A PipelineWorker: frames flow through `processors`, in order."""
+
+    model_config = ConfigDict(title="PipelineWorker")
+
+    type: Literal["pipeline"] = Field(description="Built-in worker kind.")
+    processors: list[ProcessorSpec] = Field(
+        min_length=1,
+        description="Callables, frame in, frame / list of frames / None out (sync or async).",
+        examples=[["myapp.text:normalise", {"call": "myapp.bot:reply", "params": {"greeting": "hello"}}]],
+    )
+    send_to: Name | None = Field(None, description="Worker that receives the output frames.")
+    on_error: Literal["fail", "skip"] = Field(
+        "fail", description="A processor that raises fails the worker (fail) or drops the frame (skip)."
+    )
+    max_queued: int = Field(0, ge=0, description="Bound of the input queue; 0 is unbounded.")
+    frames: list[Any] = Field(default_factory=list, description="Frames queued before the worker starts.")
+    stop_when_done: bool = Field(False, description="Finish once the queued `frames` are processed.")
+
+
+#: Built-in worker kinds by their `type`.
+WORKER_TYPES: dict[str, type[_WorkerBase]] = {"pipeline": PipelineWorkerConfig}
+#: Keys that choose a worker's kind; a worker has exactly one.
+WORKER_KIND_KEYS = ("class", "factory", "type")
+
+
+def _worker_kind(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        if isinstance(value, ClassWorkerConfig):
+            return f"{TAG_PREFIX}class"
+        if isinstance(value, FactoryWorkerConfig):
+            return f"{TAG_PREFIX}factory"
+        kind = getattr(value, "type", None)
+        return f"{TAG_PREFIX}{kind}" if kind in WORKER_TYPES else None
+    present = [k for k in WORKER_KIND_KEYS if k in value]
+    if len(present) != 1:
+        return None
+    if present[0] == "type":
+        return f"{TAG_PREFIX}{value['type']}" if value["type"] in WORKER_TYPES else None
+    return f"{TAG_PREFIX}{present[0]}"
+
+
+WorkerConfig = Annotated[
+    Union[
+        Annotated[ClassWorkerConfig, Tag(f"{TAG_PREFIX}class")],
+        Annotated[FactoryWorkerConfig, Tag(f"{TAG_PREFIX}factory")],
+        Annotated[PipelineWorkerConfig, Tag(f"{TAG_PREFIX}pipeline")],
+    ],
+    Discriminator(
+        _worker_kind,
+        custom_error_type="worker-kind",
+        custom_error_message="a worker needs exactly one of `class`, `factory` or a built-in `type`",
+    ),
+]
+
+
+class Topology(_Model):
+    """A runnerconf topology: a runner, its bus and its workers."""
+
+    model_config = ConfigDict(title="runnerconf topology")
+
+    version: Literal[1] = Field(1, description="Topology format version.")
+    runner: RunnerConfig = Field(default_factory=RunnerConfig, description="Runner options. Legacy spelling: PipelineRunner.")
+    bus: BusConfig = Field(default_factory=AsyncQueueBusConfig, description="The bus workers talk over.")
+    workers: list[WorkerConfig] = Field(default_factory=list, description="The workers, started in this order.")
+
+    # Where it was read from: filled in by the loader, used to place later errors (imports).
+    _source: Any = PrivateAttr(None)
+    _warnings: list[Any] = PrivateAttr(default_factory=list)
+    _variables: list[Any] = PrivateAttr(default_factory=list)
+
+    @property
+    def source(self) -> Any:
+        """The :class:`~runnerconf.config.source.SourceMap` of the file (None if built in code)."""
+        return self._source
+
+    @property
+    def warnings(self) -> list[Any]:
+        """Warnings (deprecations) found while loading, as :class:`Problem` objects."""
+        return list(self._warnings)
+
+    @property
+    def variables(self) -> list[Any]:
+        """Every environment variable use, as :class:`VariableUse` objects."""
+        return list(self._variables)
+
+    def worker(self, name: str) -> WorkerConfig | None:
+        """The worker named ``name``, if any."""
+        for w in self.workers:
+            if w.name == name:
+                return w
+        return None
+
+
+#: Models reached through a tag, for error paths and key suggestions.
+TAGGED_MODELS: dict[str, type[BaseModel]] = {
+    f"{TAG_PREFIX}class": ClassWorkerConfig,
+    f"{TAG_PREFIX}factory": FactoryWorkerConfig,
+    f"{TAG_PREFIX}call": ProcessorCall,
+    **{f"{TAG_PREFIX}{k}": v for k, v in WORKER_TYPES.items()},
+    **{f"{TAG_PREFIX}{k}": v for k, v in BUS_KINDS.items()},
+}

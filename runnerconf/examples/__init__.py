@@ -1,0 +1,1 @@
+"""Small modules the example topologies in ``configs/`` use (shipped so the examples run as is)."""
