@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runnerconf.bus.async_queue import AsyncQueueBus
-from runnerconf.bus.base import BusSubscriber, WorkerBus
+from runnerconf.bus.base import BusError, BusSubscriber, BusUnavailableError, WorkerBus
 from runnerconf.bus.messages import (
     BusAddWorkerMessage,
     BusCancelMessage,
@@ -36,10 +36,12 @@ __all__ = [
     "BusDataMessage",
     "BusEndMessage",
     "BusEndWorkerMessage",
+    "BusError",
     "BusLocalMessage",
     "BusMessage",
     "BusSubscriber",
     "BusSystemMessage",
+    "BusUnavailableError",
     "BusWorkerReadyMessage",
     "BusWorkerRegistryMessage",
     "RedisBus",

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from runnerconf.bus.messages import BusMessage
 
-__all__ = ["BusSubscriber", "WorkerBus"]
+__all__ = ["BusError", "BusSubscriber", "BusUnavailableError", "WorkerBus"]
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +18,14 @@ logger = logging.getLogger(__name__)
 # ``await queue.get()`` on a non-empty queue).  Every this many messages it yields once, so a
 # long burst to one subscriber cannot starve the rest of the loop.
 _YIELD_EVERY = 256
+
+
+class BusError(Exception):
+    """A bus problem."""
+
+
+class BusUnavailableError(BusError):
+    """The bus cannot be reached (a network bus whose server is down or unknown)."""
 
 
 @runtime_checkable

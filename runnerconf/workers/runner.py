@@ -243,7 +243,7 @@ class WorkerRunner:
         )
 
     async def _run_worker(self, worker: BaseWorker) -> None:
-        logger.info("worker %s started", worker.name)
+        logger.info("worker %s started", worker.name, extra={"event": "worker_started", "worker": worker.name})
         try:
             await worker._run()
         except asyncio.CancelledError:
@@ -285,15 +285,28 @@ class WorkerRunner:
         self.results[worker.name] = WorkerResult(worker.name, outcome, duration, root, worker.error)
         if root:
             self._live_roots -= 1
+        reason = worker.cancel_reason or worker.end_reason
+        extra = {"event": "worker_stopped", "worker": worker.name, "outcome": outcome, "duration": round(duration, 6)}
         if outcome == "failed":
             logger.error(
-                "worker %s failed after %.3fs: %r", worker.name, duration, worker.error, exc_info=worker.error
+                "worker %s failed after %.3fs: %r",
+                worker.name,
+                duration,
+                worker.error,
+                exc_info=worker.error,
+                extra=extra,
             )
             self._emit("on_error", worker, worker.error)
         else:
-            reason = worker.cancel_reason or worker.end_reason
-            logger.info(
-                "worker %s %s after %.3fs%s", worker.name, outcome, duration, f" ({reason})" if reason else ""
+            extra["reason"] = reason
+            logger.log(
+                logging.WARNING if outcome == "abandoned" else logging.INFO,
+                "worker %s %s after %.3fs%s",
+                worker.name,
+                outcome,
+                duration,
+                f" ({reason})" if reason else "",
+                extra=extra,
             )
         if not self._workers and self._idle is not None:
             self._idle.set()
@@ -522,6 +535,7 @@ class WorkerRunner:
             "runner %s done: %s",
             self._name,
             ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "abandoned"),
+            extra={"event": "runner_done", "runner": self._name, **counts},
         )
 
     # -- signals -------------------------------------------------------------------------------

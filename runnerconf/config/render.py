@@ -1,0 +1,140 @@
+"""Text views of a topology: its graph, its build plan, its variables, its normalised form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import yaml
+
+from runnerconf.config.build import Plan
+from runnerconf.config.interpolate import VariableUse
+from runnerconf.config.models import (
+    ClassWorkerConfig,
+    FactoryWorkerConfig,
+    PipelineWorkerConfig,
+    ProcessorCall,
+    Topology,
+    WorkerConfig,
+)
+
+__all__ = ["describe_worker", "normalised", "render_graph", "render_plan", "variables_table"]
+
+
+def describe_worker(worker: WorkerConfig) -> str:
+    """``pipeline``, ``class module:Class`` or ``factory module:function``, plus the kind's details."""
+    if isinstance(worker, ClassWorkerConfig):
+        return f"class {worker.class_}"
+    if isinstance(worker, FactoryWorkerConfig):
+        return f"factory {worker.factory}"
+    return str(getattr(worker, "type", "?"))
+
+
+def _edges(topology: Topology) -> list[tuple[str, str, str]]:
+    edges = []
+    for w in topology.workers:
+        if w.parent is not None:
+            edges.append((w.parent, w.name, "child"))
+        send_to = getattr(w, "send_to", None)
+        if send_to is not None:
+            edges.append((w.name, send_to, "send_to"))
+    return edges
+
+
+def render_graph(topology: Topology, fmt: Literal["mermaid", "dot"] = "mermaid") -> str:
+    """The workers as nodes; parent -> child edges solid, ``send_to`` edges dashed."""
+    nodes = [(w.name, describe_worker(w)) for w in topology.workers]
+    edges = _edges(topology)
+    ids = {name: f"w{i}" for i, (name, _) in enumerate(nodes)}
+    if fmt == "mermaid":
+        lines = ["flowchart LR"]
+        lines += [f'  {ids[n]}["{_mermaid(n)}<br/><small>{_mermaid(kind)}</small>"]' for n, kind in nodes]
+        for a, b, label in edges:
+            arrow = "-->|child|" if label == "child" else "-.->|send_to|"
+            lines.append(f"  {ids[a]} {arrow} {ids[b]}")
+        return "\n".join(lines) + "\n"
+    lines = ["digraph topology {", "  rankdir=LR;", "  node [shape=box];"]
+    lines += [f'  {_dot(n)} [label={_dot(n + chr(10) + kind)}];' for n, kind in nodes]
+    for a, b, label in edges:
+        style = "" if label == "child" else ", style=dashed"
+        lines.append(f"  {_dot(a)} -> {_dot(b)} [label={_dot(label)}{style}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def _dot(text: str) -> str:
+    return json.dumps(text)
+
+
+def render_plan(plan: Plan) -> str:
+    """What ``up --dry-run`` prints: the runner, the bus and each worker with what it resolved to."""
+    t = plan.topology
+    rc = t.runner
+    lines = [
+        f"runner {rc.name or '(generated name)'}: auto_end={rc.auto_end} stop_timeout={rc.stop_timeout:g}s "
+        f"cancel_timeout={rc.cancel_timeout:g}s sigint={rc.handle_sigint} sigterm={rc.handle_sigterm} "
+        f"on_signal={rc.on_signal} force_gc={rc.force_gc}",
+        f"bus {t.bus.type}" + "".join(f" {k}={v}" for k, v in _bus_details(t).items()),
+        f"workers ({len(t.workers)}, started in this order):",
+    ]
+    for rw in plan.workers:
+        w = rw.config
+        extras = []
+        if w.parent:
+            extras.append(f"parent={w.parent}")
+        if isinstance(w, PipelineWorkerConfig):
+            procs = [p if isinstance(p, str) else _call(p) for p in w.processors]
+            extras.append("processors=[" + ", ".join(procs) + "]")
+            if w.send_to:
+                extras.append(f"send_to={w.send_to}")
+            if w.frames:
+                extras.append(f"frames={len(w.frames)}")
+        elif getattr(w, "params", None):
+            extras.append("params=" + json.dumps(w.params, sort_keys=True))  # type: ignore[union-attr]
+        lines.append(f"  - {w.name}: {describe_worker(w)}" + (" " + " ".join(extras) if extras else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _call(p: ProcessorCall) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in p.params.items())
+    return f"{p.call}({args})"
+
+
+def _bus_details(topology: Topology) -> dict[str, Any]:
+    return {k: v for k, v in topology.bus.model_dump().items() if k != "type"}
+
+
+def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str:
+    """The topology with defaults filled in and variables interpolated (durations in seconds)."""
+    data = topology.model_dump(mode="json", by_alias=True)
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def variables_table(uses: list[VariableUse], environ: Mapping[str, str], fmt: Literal["text", "json"] = "text") -> str:
+    """Each variable once: whether it is required, its default(s), and whether it is set."""
+    merged: dict[str, dict[str, Any]] = {}
+    for use in uses:
+        entry = merged.setdefault(use.name, {"name": use.name, "required": False, "defaults": [], "set": use.name in environ})
+        entry["required"] = entry["required"] or use.required
+        if use.default is not None and use.default not in entry["defaults"]:
+            entry["defaults"].append(use.default)
+    rows = sorted(merged.values(), key=lambda e: e["name"])
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if not rows:
+        return "no variables\n"
+    width = max(len(r["name"]) for r in rows)
+    lines = []
+    for r in rows:
+        need = "required" if r["required"] else "optional"
+        default = f"default {', '.join(map(repr, r['defaults']))}" if r["defaults"] else "no default"
+        state = "set" if r["set"] else ("MISSING" if r["required"] else "unset")
+        lines.append(f"{r['name']:<{width}}  {need:<8}  {state:<7}  {default}")
+    return "\n".join(lines) + "\n"
