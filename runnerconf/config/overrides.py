@@ -1,8 +1,9 @@
 """``--set PATH=VALUE`` overrides, applied to the plain data before validation.
 
 PATH is dotted; list items holding a ``name`` are addressed by that name
-(``workers.greeter.params.greeting``) or by index (``workers.0.name``). VALUE is read as a YAML
-scalar or flow collection: ``true``, ``10s``, ``[a, b]``, ``{x: 1}``.
+(``workers.greeter.params.greeting``) or by index (``workers.0.name``). VALUE is read as YAML
+reads a scalar (``true``, ``3``, ``null``) or a flow collection (``[a, b]``, ``{x: 1}``); anything
+else is the string typed (``10s``, ``::``).
 """
 
 from __future__ import annotations
@@ -34,11 +35,25 @@ def parse_override(text: str) -> Override:
     parts = tuple(path.strip().split("."))
     if not sep or not all(parts):
         raise ValueError(f"expected PATH=VALUE such as runner.auto_end=false, got {text!r}")
+    return Override(parts, _value(raw, text), text)
+
+
+def _value(raw: str, text: str) -> Any:
+    # Scalars the way YAML reads them (true, 3, 1.5, null), flow collections ([a, b], {x: 1});
+    # anything else (":: ", "a: b", "#tag") stays the string that was typed.
+    stripped = raw.strip()
+    if not stripped:
+        return ""
+    if stripped[0] in "[{":
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"cannot read the value of {text!r} as a YAML list or mapping: {exc}") from exc
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ValueError(f"cannot read the value of {text!r} as YAML: {exc}") from exc
-    return Override(parts, value, text)
+        value = yaml.safe_load(stripped)
+    except yaml.YAMLError:
+        return raw
+    return value if isinstance(value, (bool, int, float)) or value is None else raw
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[Override | str], source: SourceMap) -> list[Problem]:
@@ -78,6 +93,9 @@ def _apply(data: dict[str, Any], override: Override, source: SourceMap, origin: 
         else:
             if isinstance(node, dict) and (key not in node or node[key] is None):
                 node[key] = {}
+                # A mapping the override creates stands at the override, not in the file.
+                source.values[tuple(path)] = origin
+                source.keys[tuple(path)] = origin
             node = node[key]
     target = tuple(path)
     for table in (source.values, source.keys):
