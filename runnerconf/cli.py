@@ -29,6 +29,7 @@ from runnerconf.config.overrides import Override, parse_override
 from runnerconf.config.render import normalised, render_graph, render_plan, variables_table
 from runnerconf.config.schema import schema_json
 from runnerconf.log_format import configure_logging
+from runnerconf.workers.command import reap_process_groups
 from runnerconf.workers.runner import WorkerRunner
 
 logger = logging.getLogger(__name__)
@@ -198,7 +199,8 @@ def _run(topology: Topology, plan: Plan) -> int:
         await runner.run(auto_end=topology.runner.auto_end)
 
     try:
-        loop.run_until_complete(start_and_run())
+        with reap_process_groups():
+            loop.run_until_complete(start_and_run())
     except TopologyError as exc:
         _report(exc.problems)
         return EXIT_STARTUP

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -85,3 +87,23 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.002)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process is in process group ``pgid``.
+
+    Zombies are left out: in a container whose PID 1 does not reap, a killed grandchild stays a
+    zombie, which ``killpg(pgid, 0)`` would still find.
+    """
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            return True
+    return False

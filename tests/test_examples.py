@@ -21,7 +21,7 @@ def load(path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_there_are_examples() -> None:
-    assert {p.name for p in CONFIGS} >= {"hello.yaml", "support-bot.yaml", "legacy.yaml"}
+    assert {p.name for p in CONFIGS} >= {"hello.yaml", "support-bot.yaml", "legacy.yaml", "processes.yaml"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -39,6 +39,7 @@ async def test_example_loads_resolves_and_builds(path: Path) -> None:
         ("hello.yaml", [">> Hello, world!", ">> Hello, runnerconf!", ">> Hello, bots!"]),
         ("support-bot.yaml", [">> planner ready with model small", ">> HELLO, ADA!", ">> HELLO, GRACE!"]),
         ("legacy.yaml", ["legacy> still", "legacy> works"]),
+        ("processes.yaml", []),  # its output goes to the log, under each worker's name
     ],
 )
 async def test_self_ending_examples_run_to_the_end(name: str, expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,3 +49,5 @@ async def test_self_ending_examples_run_to_the_end(name: str, expected: list[str
     await runner.run(auto_end=topology.runner.auto_end)
     assert sorted(capsys.readouterr().out.splitlines()) == sorted(expected)
     assert runner.failed == []
+    assert set(runner.results) == {w.name for w in topology.workers}
+    assert {r.outcome for r in runner.results.values()} == {"finished"}

@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.models import (
     AsyncQueueBusConfig,
     ClassWorkerConfig,
+    CommandWorkerConfig,
     FactoryWorkerConfig,
     PipelineWorkerConfig,
     ProcessorCall,
@@ -33,6 +35,7 @@ from runnerconf.config.models import (
 from runnerconf.config.source import Path, SourceMap
 from runnerconf.pipeline.worker import PipelineWorker
 from runnerconf.workers.base_worker import BaseWorker
+from runnerconf.workers.command import CommandWorker
 from runnerconf.workers.runner import WorkerRunner
 
 __all__ = ["Plan", "ResolvedWorker", "build_bus", "build_runner", "import_string", "resolve", "run_topology"]
@@ -96,17 +99,51 @@ def resolve(topology: Topology) -> Plan:
     resolved = []
     for i, config in enumerate(topology.workers):
         rw = ResolvedWorker(config, ("workers", i))
-        problems.extend(_resolve_worker(rw, source))
+        if isinstance(config, CommandWorkerConfig):
+            problems.extend(_resolve_command(rw, config, source))
+        else:
+            problems.extend(_resolve_worker(rw, source))
         resolved.append(rw)
     if problems:
         raise TopologyError(problems)
     return Plan(topology, resolved)
 
 
+def _resolve_command(rw: ResolvedWorker, config: CommandWorkerConfig, source: SourceMap) -> list[Problem]:
+    """Check that the program exists and is executable, and that ``cwd`` is a directory."""
+    who = f"worker {config.name!r}"
+    root = FilePath(base_dir_of(source))
+    cwd = root / config.cwd if config.cwd is not None else root
+    if not cwd.is_dir():
+        return [source.problem((*rw.path, "cwd"), "bad-cwd", f"{who}: working directory {str(cwd)!r} does not exist")]
+    rw.target = str(cwd)
+    if isinstance(config.command, str):
+        return []  # a shell command line: the shell finds the program
+    program = config.command[0]
+    env_path = config.env.get("PATH") if "PATH" in config.env else (os.environ.get("PATH") if config.inherit_env else None)
+    if os.sep in program:
+        path = FilePath(program) if os.path.isabs(program) else cwd / program
+        found = str(path) if path.is_file() and os.access(path, os.X_OK) else None
+        reason = "is not executable" if path.is_file() else "does not exist"
+    else:
+        found = shutil.which(program, path=str(env_path) if env_path is not None else os.defpath)
+        reason = "is not found on PATH"
+    if found is None:
+        return [source.problem((*rw.path, "command", 0), "command-not-found", f"{who}: program {program!r} {reason}")]
+    return []
+
+
+def base_dir_of(source: SourceMap) -> str:
+    """The directory relative paths of a topology are relative to: its file's, or the cwd."""
+    if source.file.startswith("<"):
+        return os.getcwd()
+    return str(FilePath(source.file).resolve().parent)
+
+
 def _extend_sys_path(file: str) -> None:
     dirs = [os.getcwd()]
     if not file.startswith("<"):
-        dirs.insert(0, str(FilePath(file).resolve().parent))
+        dirs.insert(0, str(FilePath(file).resolve().parent))  # the topology's own directory first
     for d in reversed(dirs):
         if d not in sys.path:
             sys.path.insert(0, d)
@@ -265,7 +302,24 @@ async def build_runner(topology: Topology, plan: Plan | None = None) -> WorkerRu
 async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
     config = rw.config
     worker: Any
-    if isinstance(config, PipelineWorkerConfig):
+    if isinstance(config, CommandWorkerConfig):
+        worker = CommandWorker(
+            config.name,
+            config.command,
+            cwd=rw.target,
+            env={k: _env_value(v) for k, v in config.env.items()},
+            inherit_env=config.inherit_env,
+            stop_signal=config.stop_signal,
+            stop_timeout=config.stop_timeout,
+            restart=config.restart,
+            max_restarts=config.max_restarts,
+            backoff_initial=config.backoff.initial,
+            backoff_max=config.backoff.max,
+            backoff_factor=config.backoff.factor,
+            ready_line=config.ready_line,
+            ready_timeout=config.ready_timeout,
+        )
+    elif isinstance(config, PipelineWorkerConfig):
         processors = [p.build() if isinstance(p, _LazyInstance) else p for p in rw.processors]
         worker = PipelineWorker(
             config.name, processors, send_to=config.send_to, on_error=config.on_error, max_queued=config.max_queued
@@ -288,7 +342,14 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
             raise RuntimeError(f"{what} returned {_describe(worker)}, not a BaseWorker")
         worker.name = config.name
     worker.active = config.active
+    worker.depends_on = list(config.depends_on)
     return worker
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 async def run_topology(topology: Topology, plan: Plan | None = None) -> WorkerRunner:

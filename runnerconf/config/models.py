@@ -23,8 +23,10 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "AsyncQueueBusConfig",
+    "BackoffConfig",
     "BusConfig",
     "ClassWorkerConfig",
+    "CommandWorkerConfig",
     "FactoryWorkerConfig",
     "PipelineWorkerConfig",
     "ProcessorCall",
@@ -134,6 +136,9 @@ class _WorkerBase(_Model):
     name: Name = Field(description="Worker name, unique across the topology.")
     parent: Name | None = Field(None, description="Name of the parent worker (its lifetime encloses this one's).")
     active: bool = Field(True, description="An inactive worker is not handed data messages.")
+    depends_on: list[Name] = Field(
+        default_factory=list, description="Workers that must be ready before this one starts.", examples=[["relay"]]
+    )
 
 
 class ClassWorkerConfig(_WorkerBase):
@@ -205,8 +210,86 @@ class PipelineWorkerConfig(_WorkerBase):
     stop_when_done: bool = Field(False, description="Finish once the queued `frames` are processed.")
 
 
+SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL")
+
+
+def _restart_policy(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted `no` as false: take it as the policy it was meant to be.
+    return "no" if value is False else value
+
+
+def _regex(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise PydanticCustomError("regex", "invalid regular expression {value}: {error}", {"value": repr(value), "error": str(exc)})
+    return value
+
+
+def _command(value: Any) -> Any:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value and all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value):
+        return [str(a) for a in value]
+    raise PydanticCustomError(
+        "command", "expected a command: a non-empty string (run by /bin/sh) or a list of strings (argv); got {value}", {"value": repr(value)}
+    )
+
+
+class BackoffConfig(_Model):
+    """Delays between restarts: `initial`, then multiplied by `factor` up to `max`."""
+
+    model_config = ConfigDict(title="Backoff")
+
+    initial: Duration = Field(1.0, description="Delay before the first restart.")
+    max: Duration = Field(30.0, description="Longest delay between restarts.")
+    factor: float = Field(2.0, ge=1.0, description="Each delay is the previous one times this.")
+
+
+class CommandWorkerConfig(_WorkerBase):
+    """A supervised process: started in its own process group, stopped with a signal, restarted by policy."""
+
+    model_config = ConfigDict(title="CommandWorker")
+
+    type: Literal["command"] = Field(description="Built-in worker kind.")
+    command: Annotated[
+        Union[str, list[str]],
+        BeforeValidator(_command),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1},
+                ]
+            }
+        ),
+    ] = Field(
+        description="An argv list (run directly) or a string (run through /bin/sh -c).",
+        examples=[["python3", "-m", "myapp.bot", "--port", "${PORT:-7860}"]],
+    )
+    cwd: str | None = Field(None, description="Working directory, relative to the topology file.")
+    env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict, description="Extra environment variables.")
+    inherit_env: bool = Field(True, description="Start from runnerconf's own environment.")
+    stop_signal: Literal[SIGNALS] = Field("SIGTERM", description="Signal sent to the process group on a graceful stop.")  # type: ignore[valid-type]
+    stop_timeout: Duration = Field(10.0, description="Time between stop_signal and SIGKILL.")
+    restart: Annotated[
+        Literal["no", "on-failure", "always"],
+        BeforeValidator(_restart_policy),
+        WithJsonSchema({"anyOf": [{"enum": ["no", "on-failure", "always"]}, {"const": False}]}),
+    ] = Field("no", description="Restart policy: no, on-failure (non-zero exit) or always.")
+    max_restarts: int | None = Field(None, ge=0, description="Restarts allowed over the worker's life; unset: no limit.")
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays between restarts.")
+    ready_line: Annotated[str, BeforeValidator(_regex)] | None = Field(
+        None,
+        description="Regular expression: the worker is ready once an output line matches (default: once started).",
+        examples=["listening on"],
+    )
+    ready_timeout: Duration | None = Field(None, description="Fail if not ready this long after the first start.")
+
+
 #: Built-in worker kinds by their `type`.
-WORKER_TYPES: dict[str, type[_WorkerBase]] = {"pipeline": PipelineWorkerConfig}
+WORKER_TYPES: dict[str, type[_WorkerBase]] = {"pipeline": PipelineWorkerConfig, "command": CommandWorkerConfig}
 #: Keys that choose a worker's kind; a worker has exactly one.
 WORKER_KIND_KEYS = ("class", "factory", "type")
 
@@ -232,6 +315,7 @@ WorkerConfig = Annotated[
         Annotated[ClassWorkerConfig, Tag(f"{TAG_PREFIX}class")],
         Annotated[FactoryWorkerConfig, Tag(f"{TAG_PREFIX}factory")],
         Annotated[PipelineWorkerConfig, Tag(f"{TAG_PREFIX}pipeline")],
+        Annotated[CommandWorkerConfig, Tag(f"{TAG_PREFIX}command")],
     ],
     Discriminator(
         _worker_kind,

@@ -14,8 +14,8 @@ from runnerconf.config.source import Path, SourceMap
 
 __all__ = ["check_references", "unknown_worker"]
 
-#: Keys of a worker that name another worker.
-REFERENCE_KEYS = ("parent", "send_to")
+#: Keys of a worker that name another worker (or a list of them).
+REFERENCE_KEYS = ("parent", "send_to", "depends_on")
 
 
 def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
@@ -43,14 +43,17 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
     names = list(index)
     for path, worker in workers:
         for key in REFERENCE_KEYS:
-            ref = worker.get(key)
-            if not isinstance(ref, str):
-                continue
-            if ref == worker.get("name"):
-                problems.append(source.problem((*path, key), "self-reference", f"worker {ref!r} cannot name itself as {key}"))
-            elif ref not in index:
-                problems.append(source.problem((*path, key), "unknown-worker", unknown_worker(ref, names)))
-    problems.extend(_parent_cycles(workers, source, index))
+            value = worker.get(key)
+            refs = [((*path, key), value)] if isinstance(value, str) else []
+            if key == "depends_on" and isinstance(value, list):
+                refs = [((*path, key, i), r) for i, r in enumerate(value) if isinstance(r, str)]
+            for where, ref in refs:
+                if ref == worker.get("name"):
+                    problems.append(source.problem(where, "self-reference", f"worker {ref!r} cannot name itself in {key}"))
+                elif ref not in index:
+                    problems.append(source.problem(where, "unknown-worker", unknown_worker(ref, names)))
+    problems.extend(_cycles(workers, source, index, "parent", "parents form a cycle"))
+    problems.extend(_cycles(workers, source, index, "depends_on", "depends_on forms a cycle (they would wait for each other)"))
     return problems
 
 
@@ -68,29 +71,42 @@ def unknown_worker(name: str, names: list[str]) -> str:
     return f"no worker named {name!r}{hint} (workers: {', '.join(names) or 'none'})"
 
 
-def _parent_cycles(workers: list[tuple[Path, dict[str, Any]]], source: SourceMap, index: dict[str, Path]) -> list[Problem]:
-    parent: dict[str, str] = {}
+def _cycles(
+    workers: list[tuple[Path, dict[str, Any]]], source: SourceMap, index: dict[str, Path], key: str, what: str
+) -> list[Problem]:
+    """One problem per cycle in the ``key`` relation (a name or a list of names per worker)."""
+    edges: dict[str, list[str]] = {}
     for _, w in workers:
-        name, p = w.get("name"), w.get("parent")
-        if isinstance(name, str) and isinstance(p, str) and p in index and p != name:
-            parent[name] = p
+        name, value = w.get("name"), w.get(key)
+        targets = value if isinstance(value, list) else [value]
+        if isinstance(name, str):
+            edges[name] = [t for t in targets if isinstance(t, str) and t in index and t != name]
     order = {name: i for i, name in enumerate(index)}
-    problems = []
-    reported: set[str] = set()
-    for start in parent:
-        chain = [start]
-        seen = {start}
-        node = parent.get(start)
-        while node is not None and node not in seen:
-            chain.append(node)
-            seen.add(node)
-            node = parent.get(node)
-        if node is None or node in reported:
-            continue
-        cycle = chain[chain.index(node) :]
-        reported.update(cycle)
-        first = min(cycle, key=order.__getitem__)
-        problems.append(
-            source.problem((*index[first], "parent"), "parent-cycle", "parents form a cycle: " + " -> ".join([*cycle, cycle[0]]))
-        )
+    problems: list[Problem] = []
+    reported: set[frozenset[str]] = set()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    first = min(cycle, key=order.__getitem__)
+                    start = cycle.index(first)
+                    ring = cycle[start:] + cycle[:start]
+                    problems.append(
+                        source.problem((*index[first], key), f"{key.replace('_', '-')}-cycle", f"{what}: " + " -> ".join([*ring, first]))
+                    )
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(edges, key=order.__getitem__):
+        if name not in state:
+            visit(name)
     return problems

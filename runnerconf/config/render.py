@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from runnerconf.config.build import Plan
 from runnerconf.config.interpolate import VariableUse
 from runnerconf.config.models import (
     ClassWorkerConfig,
+    CommandWorkerConfig,
     FactoryWorkerConfig,
     PipelineWorkerConfig,
     ProcessorCall,
@@ -39,25 +41,28 @@ def _edges(topology: Topology) -> list[tuple[str, str, str]]:
         send_to = getattr(w, "send_to", None)
         if send_to is not None:
             edges.append((w.name, send_to, "send_to"))
+        for dep in w.depends_on:
+            edges.append((w.name, dep, "depends_on"))
     return edges
 
 
 def render_graph(topology: Topology, fmt: Literal["mermaid", "dot"] = "mermaid") -> str:
-    """The workers as nodes; parent -> child edges solid, ``send_to`` edges dashed."""
+    """The workers as nodes; parent -> child edges solid, ``send_to`` dashed, ``depends_on`` bold."""
     nodes = [(w.name, describe_worker(w)) for w in topology.workers]
     edges = _edges(topology)
     ids = {name: f"w{i}" for i, (name, _) in enumerate(nodes)}
     if fmt == "mermaid":
         lines = ["flowchart LR"]
         lines += [f'  {ids[n]}["{_mermaid(n)}<br/><small>{_mermaid(kind)}</small>"]' for n, kind in nodes]
+        arrows = {"child": "-->|child|", "send_to": "-.->|send_to|", "depends_on": "==>|depends_on|"}
         for a, b, label in edges:
-            arrow = "-->|child|" if label == "child" else "-.->|send_to|"
-            lines.append(f"  {ids[a]} {arrow} {ids[b]}")
+            lines.append(f"  {ids[a]} {arrows[label]} {ids[b]}")
         return "\n".join(lines) + "\n"
     lines = ["digraph topology {", "  rankdir=LR;", "  node [shape=box];"]
     lines += [f'  {_dot(n)} [label={_dot(n + chr(10) + kind)}];' for n, kind in nodes]
+    styles = {"child": "", "send_to": ", style=dashed", "depends_on": ", style=bold"}
     for a, b, label in edges:
-        style = "" if label == "child" else ", style=dashed"
+        style = styles[label]
         lines.append(f"  {_dot(a)} -> {_dot(b)} [label={_dot(label)}{style}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -87,6 +92,8 @@ def render_plan(plan: Plan) -> str:
         extras = []
         if w.parent:
             extras.append(f"parent={w.parent}")
+        if w.depends_on:
+            extras.append(f"depends_on={','.join(w.depends_on)}")
         if isinstance(w, PipelineWorkerConfig):
             procs = [p if isinstance(p, str) else _call(p) for p in w.processors]
             extras.append("processors=[" + ", ".join(procs) + "]")
@@ -94,6 +101,11 @@ def render_plan(plan: Plan) -> str:
                 extras.append(f"send_to={w.send_to}")
             if w.frames:
                 extras.append(f"frames={len(w.frames)}")
+        elif isinstance(w, CommandWorkerConfig):
+            cmd = w.command if isinstance(w.command, str) else shlex.join(w.command)
+            extras.append(f"command={cmd!r} cwd={rw.target} restart={w.restart} stop={w.stop_signal}/{w.stop_timeout:g}s")
+            if w.ready_line:
+                extras.append(f"ready_line={w.ready_line!r}")
         elif getattr(w, "params", None):
             extras.append("params=" + json.dumps(w.params, sort_keys=True))  # type: ignore[union-attr]
         lines.append(f"  - {w.name}: {describe_worker(w)}" + (" " + " ".join(extras) if extras else ""))

@@ -7,6 +7,7 @@ import enum
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from runnerconf.bus.messages import (
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from runnerconf.registry import WorkerRegistry
     from runnerconf.workers.runner import WorkerRunner
 
-__all__ = ["BaseWorker", "WorkerState"]
+__all__ = ["BaseWorker", "DependencyError", "WorkerState"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,19 +76,29 @@ class BaseWorker:
     A worker's lifetime encloses its children's: when :meth:`main` returns, children still running
     are ended, and the worker finishes once they have.
 
+    A worker is *ready* (registered in the registry, so others can ``watch`` it) once
+    :meth:`on_start` has returned -- or, for a subclass that sets ``ready_on_start = False``, when
+    it calls :meth:`mark_ready` itself (a supervised process that prints "listening on ...").
+
     Args:
         name: Unique name in the topology. Default: ``ClassName#N``.
         active: An inactive worker is not handed data messages (they are dropped).
+        depends_on: Names of workers (on this runner or, over a network bus, on another) that must
+            be ready before this one starts.
     """
 
     _counters: ClassVar[dict[type, itertools.count[int]]] = {}
+    #: Register as ready as soon as on_start() returns (False: call mark_ready() yourself).
+    ready_on_start: ClassVar[bool] = True
 
-    def __init__(self, name: str | None = None, *, active: bool = True) -> None:
+    def __init__(self, name: str | None = None, *, active: bool = True, depends_on: Sequence[str] = ()) -> None:
         if name is None:
             counter = BaseWorker._counters.setdefault(type(self), itertools.count(1))
             name = f"{type(self).__name__}#{next(counter)}"
         self._name = name
         self.active = active
+        self.depends_on: list[str] = list(depends_on)
+        self._ready = False
         self._parent: str | None = None
         self._children: list[str] = []
         self._pending_children: list[BaseWorker] = []
@@ -167,6 +178,18 @@ class BaseWorker:
             return None
         end = self._t_end if self._t_end is not None else time.monotonic()
         return end - self._t_start
+
+    @property
+    def ready(self) -> bool:
+        """True once the worker is registered as ready."""
+        return self._ready
+
+    def mark_ready(self) -> None:
+        """Register this worker as ready (idempotent). Called for you unless ``ready_on_start`` is False."""
+        if self._ready or self._runner is None or self.state.final:
+            return
+        self._ready = True
+        self._runner._worker_ready(self)
 
     async def wait_for_stop(self) -> None:
         """Return once an end or a cancel was asked."""
@@ -292,9 +315,11 @@ class BaseWorker:
                 await bus.send(kind(source=self._name, target=child, reason=reason))
 
     async def _run(self) -> None:
-        """Run the whole life: on_start, ready, main, children. Records the outcome in ``state``."""
-        runner = self.runner
+        """Run the whole life: dependencies, on_start, ready, main, children; records ``state``."""
         self.state = WorkerState.STARTING
+        if self.depends_on and not await self._wait_for_dependencies():
+            await self._settle_children()
+            return
         self.started_at = time.time()
         self._t_start = time.monotonic()
         try:
@@ -304,7 +329,8 @@ class BaseWorker:
             await self._settle_children()
             return
         if self._cancel_reason is None:
-            runner._worker_ready(self)
+            if self.ready_on_start:
+                self.mark_ready()
             if self.state is WorkerState.STARTING:
                 self.state = WorkerState.STOPPING if self._end_reason else WorkerState.RUNNING
             self._main_task = asyncio.get_running_loop().create_task(
@@ -313,21 +339,46 @@ class BaseWorker:
             try:
                 await self._main_task
             except asyncio.CancelledError:
+                self.state = WorkerState.CANCELLED
                 if _being_cancelled():
                     # The runner cancelled this task itself (teardown backstop): stop here.
-                    self.state = WorkerState.CANCELLED
                     raise
-                self.state = WorkerState.CANCELLED
             except Exception as exc:
                 self._fail(exc, "main")
             else:
-                if self._cancel_reason is None:
-                    self.state = WorkerState.FINISHED
-                else:
-                    self.state = WorkerState.CANCELLED
+                self.state = WorkerState.FINISHED if self._cancel_reason is None else WorkerState.CANCELLED
         else:
             self.state = WorkerState.CANCELLED
         await self._settle_children()
+
+    async def _wait_for_dependencies(self) -> bool:
+        """Wait until every dependency is ready; False if stopped first or a dependency can't be."""
+        runner = self.runner
+        pending = [d for d in self.depends_on if d not in runner.registry]
+        if not pending:
+            return True
+        logger.info(
+            "worker %s waits for %s", self._name, ", ".join(pending), extra={"event": "worker_waiting", "worker": self._name}
+        )
+        self._t_start = time.monotonic()
+        waits = {asyncio.ensure_future(runner.wait_ready(d)): d for d in pending}
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            while waits:
+                done, _ = await asyncio.wait({*waits, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if stop in done:
+                    self.state = WorkerState.CANCELLED if self._cancel_reason else WorkerState.FINISHED
+                    return False
+                for fut in done:
+                    dep = waits.pop(fut)
+                    error = fut.exception()
+                    if error is not None:
+                        self._fail(DependencyError(f"dependency {dep!r} {error}"), "depends_on")
+                        return False
+        finally:
+            for fut in (*waits, stop):
+                fut.cancel()
+        return True
 
     def _fail(self, exc: BaseException, where: str) -> None:
         self.state = WorkerState.FAILED
@@ -354,6 +405,12 @@ class BaseWorker:
     def __repr__(self) -> str:
         parent = f" parent={self._parent}" if self._parent else ""
         return f"<{type(self).__name__} {self._name} {self.state.value}{parent}>"
+
+
+class DependencyError(RuntimeError):
+    """A worker in ``depends_on`` finished (or failed) without ever becoming ready."""
+
+    log_traceback = False
 
 
 def _being_cancelled() -> bool:

@@ -119,6 +119,7 @@ class WorkerRunner:
         self._escalated: asyncio.Event | None = None
         self._saved_signals: list[tuple[int, Any]] = []
         self._exchange: RegistryExchange | None = None
+        self._never_ready_waiters: dict[str, list[asyncio.Future[None]]] = {}
         #: Outcome of every worker that ran, by name (a reused name keeps the latest).
         self.results: dict[str, WorkerResult] = {}
         #: Signals received during :meth:`run`, in order.
@@ -156,6 +157,33 @@ class WorkerRunner:
     def get_worker(self, name: str) -> BaseWorker | None:
         """A worker of this runner that has not finished yet, or None."""
         return self._workers.get(name)
+
+    async def wait_ready(self, name: str) -> None:
+        """Wait until the worker ``name`` is ready (here or on a peer runner).
+
+        Raises:
+            RuntimeError: a local worker of that name finished without ever becoming ready.
+        """
+        if name in self._registry:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def ready(entry: WorkerRegistryEntry) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        self._registry.watch(name, ready)
+        self._never_ready_waiters.setdefault(name, []).append(future)
+        try:
+            await future
+        finally:
+            self._registry.unwatch(name, ready)
+            waiters = self._never_ready_waiters.get(name)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._never_ready_waiters[name]
 
     def summary(self) -> dict[str, int]:
         """Counts of worker outcomes: finished, failed, cancelled, abandoned."""
@@ -280,6 +308,11 @@ class WorkerRunner:
                 self._exchange.removed(worker.name)
         self._bus.unsubscribe(worker.name)
         outcome = outcome or worker.state.value
+        if not worker.ready:
+            # Whoever waits for it (depends_on) would wait forever: tell them.
+            for future in self._never_ready_waiters.pop(worker.name, []):
+                if not future.done():
+                    future.set_exception(RuntimeError(f"{outcome} without becoming ready"))
         duration = worker.duration or 0.0
         root = worker.parent is None
         self.results[worker.name] = WorkerResult(worker.name, outcome, duration, root, worker.error)
@@ -293,7 +326,7 @@ class WorkerRunner:
                 worker.name,
                 duration,
                 worker.error,
-                exc_info=worker.error,
+                exc_info=worker.error if getattr(worker.error, "log_traceback", True) else None,
                 extra=extra,
             )
             self._emit("on_error", worker, worker.error)
