@@ -20,7 +20,7 @@ import click
 
 from runnerconf import __version__
 from runnerconf.bus.base import BusError
-from runnerconf.config.build import Plan, build_runner, resolve
+from runnerconf.config.build import Plan, build_bus, resolve, run_topology
 from runnerconf.config.envfile import EnvFileError, read_env_file
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.loader import load_topology, read_topology_data
@@ -30,6 +30,8 @@ from runnerconf.config.render import normalised, render_graph, render_plan, vari
 from runnerconf.config.schema import schema_json
 from runnerconf.log_format import configure_logging
 from runnerconf.workers.command import reap_process_groups
+from runnerconf.workers.group import RunnerGroup
+from runnerconf.workers.remote import stop_runners
 from runnerconf.workers.runner import WorkerRunner
 
 logger = logging.getLogger(__name__)
@@ -134,7 +136,12 @@ def _load(path: str, sets: list[Override], env_files: tuple[str, ...]) -> Topolo
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("topology", type=click.Path(exists=True, dir_okay=False))
-@click.option("--runner", "runner_name", metavar="NAME", help="The runner to start (names it if the file leaves it unnamed).")
+@click.option(
+    "--runner",
+    "runner_name",
+    metavar="NAME",
+    help="The runner to start (default: all of them, in this process; names a plain topology's runner).",
+)
 @topology_inputs
 @click.option("--dry-run", is_flag=True, help="Resolve everything and print the plan; start nothing.")
 @click.option(
@@ -155,52 +162,42 @@ def up(
 ) -> None:
     """Load, validate, build and run TOPOLOGY until the runner ends.
 
-    The runner ends by itself (auto_end), on an end/cancel, or on a signal: the first SIGINT /
-    SIGTERM (as the topology enables them) stops gracefully within stop_timeout, a second one
-    cancels at once. Each worker's start and stop is logged, then a one-line summary.
+    The runner ends by itself (auto_end), on an end/cancel (`runnerconf down`), or on a signal:
+    the first SIGINT / SIGTERM (as the topology enables them) stops gracefully within
+    stop_timeout, a second one cancels at once. Each worker's start and stop is logged, then a
+    one-line summary. With `runners:`, --runner starts one runner (one per machine); without it,
+    every runner runs in this process.
 
     \b
     Examples:
       runnerconf up configs/hello.yaml
       runnerconf up bot.yaml --set runner.auto_end=false --env-file .env
       runnerconf up bot.yaml --dry-run
+      runnerconf up configs/distributed.yaml --runner edge-1
     """
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
-    model = _select_runner(_load(topology, sets, env_files), runner_name)
+    model = _load(topology, sets, env_files)
+    if runner_name is not None and model.runners is None and model.runner.name is None:
+        model.runner.name = runner_name  # --runner names the one runner of a plain topology
     for w in model.warnings:
         logger.warning("%s", w)
     try:
-        plan = resolve(model)
+        plan = resolve(model, runner_name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--runner") from exc
     except TopologyError as exc:
         _fail(exc.problems, EXIT_STARTUP)
     if dry_run:
         click.echo(render_plan(plan), nl=False)
         return
-    sys.exit(_run(model, plan))
+    sys.exit(_run(model, plan, runner_name))
 
 
-def _select_runner(topology: Topology, name: str | None) -> Topology:
-    if name is None:
-        return topology
-    current = topology.runner.name
-    if current is not None and current != name:
-        raise click.BadParameter(f"no runner named {name!r} in this topology (runners: {current})", param_hint="--runner")
-    topology.runner.name = name
-    return topology
-
-
-def _run(topology: Topology, plan: Plan) -> int:
+def _run(topology: Topology, plan: Plan, runner_name: str | None) -> int:
     loop = asyncio.new_event_loop()
-    runner: WorkerRunner | None = None
-
-    async def start_and_run() -> None:
-        nonlocal runner
-        runner = await build_runner(topology, plan)
-        await runner.run(auto_end=topology.runner.auto_end)
-
     try:
         with reap_process_groups():
-            loop.run_until_complete(start_and_run())
+            ran = loop.run_until_complete(run_topology(topology, plan, runner=runner_name))
     except TopologyError as exc:
         _report(exc.problems)
         return EXIT_STARTUP
@@ -213,16 +210,13 @@ def _run(topology: Topology, plan: Plan) -> int:
         return 128 + signal.SIGINT
     finally:
         _close_loop(loop)
-    assert runner is not None
-    return exit_code(runner)
+    return exit_code(ran)
 
 
-def exit_code(runner: WorkerRunner) -> int:
+def exit_code(runner: WorkerRunner | RunnerGroup) -> int:
     """0, 1 when a worker failed, or 128 + signal number after a forced stop by a signal."""
-    signals = runner.signals_received
-    forced = runner.cancelled and (len(signals) >= 2 or (signals and runner.on_signal == "cancel"))
-    if forced:
-        return 128 + signals[-1]
+    if runner.forced:
+        return 128 + runner.signals_received[-1]
     return EXIT_INVALID if runner.failed else EXIT_OK
 
 
@@ -373,3 +367,62 @@ def graph(topology: str, fmt: str, sets: list[Override], env_files: tuple[str, .
       runnerconf graph bot.yaml --format dot | dot -Tpng > bot.png
     """
     click.echo(render_graph(_load(topology, sets, env_files), fmt), nl=False)  # type: ignore[arg-type]
+
+
+# -- down ----------------------------------------------------------------------------------------
+
+
+@main.command(epilog="""\b
+Exit codes:
+  0  every runner that answered has stopped (or none is running)
+  1  invalid topology, or a runner did not stop within --timeout
+  2  usage error (e.g. the topology's bus is in-process: stop it with a signal)
+  3  the bus cannot be reached
+""")
+@click.argument("topology", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cancel", is_flag=True, help="Cancel at once instead of ending gracefully.")
+@click.option("--runner", "runners", multiple=True, metavar="NAME", help="Only this runner (repeatable).")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the runners to stop.")
+@click.option("--reason", help="Reason passed to the runners' end/cancel.")
+@topology_inputs
+def down(
+    topology: str,
+    cancel: bool,
+    runners: tuple[str, ...],
+    timeout: float,
+    reason: str | None,
+    sets: list[Override],
+    env_files: tuple[str, ...],
+) -> None:
+    """End every runner of TOPOLOGY on its network bus, and wait until they have stopped.
+
+    \b
+    Examples:
+      runnerconf down configs/distributed.yaml
+      runnerconf down configs/distributed.yaml --runner edge-2 --cancel
+    """
+    configure_logging("warning")
+    model = _load(topology, sets, env_files)
+    if model.bus.type != "redis":
+        raise click.UsageError(
+            f"the topology's bus is {model.bus.type!r}, inside each `up` process: stop it with a signal (Ctrl-C)"
+        )
+    expected = [s.name for s in model.runner_specs() if s.name]
+    loop = asyncio.new_event_loop()
+    try:
+        result = loop.run_until_complete(
+            stop_runners(build_bus(model), cancel=cancel, runners=runners, expected=expected, reason=reason, timeout=timeout)
+        )
+    except BusError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_STARTUP)
+    finally:
+        _close_loop(loop)
+    if not result.found:
+        click.echo("no runner is running on this topology's bus")
+        return
+    for name in result.found:
+        state = "stopped" if name in result.stopped else f"still running after {timeout:g}s"
+        click.echo(f"runner {name}: {state}")
+    if result.still_running:
+        sys.exit(EXIT_INVALID)

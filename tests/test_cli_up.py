@@ -146,8 +146,11 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path: Path) -> None:
     f = write(tmp_path, f'runner: {{name: plan}}\nworkers:\n  - {{name: s, class: "botparts:Slow", params: {{log: "{log}"}}}}\n')
     code, out, _ = finish(up(str(f), "--dry-run"))
     assert code == 0
-    assert out.splitlines()[0].startswith("runner plan: auto_end=True stop_timeout=10s")
-    assert f'  - s: class botparts:Slow params={{"log": "{log}"}}' in out
+    lines = out.splitlines()
+    assert lines[0] == "bus async_queue"
+    assert lines[1].startswith("runner plan: auto_end=True stop_timeout=10s")
+    assert lines[3] == f'    - s: class botparts:Slow params={{"log": "{log}"}}'
+
     assert not log.exists()
 
 

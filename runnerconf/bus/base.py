@@ -101,8 +101,9 @@ class WorkerBus(ABC):
 
     Delivery rules, for every bus:
 
-    * a message with a ``target`` reaches only the local subscriber of that name; a message without
-      one reaches every local subscriber;
+    * a message with a ``target`` reaches only the local subscriber of that name, or, for a target
+      starting with ``@``, every local subscriber in that group (``@runners``: every runner); a
+      message without one reaches every local subscriber;
     * per subscriber, system messages are handled before queued data messages, and within a class
       messages are handled in send order; a subscriber's handler is never called concurrently;
     * an exception raised by a handler is logged and delivery goes on;
@@ -118,12 +119,13 @@ class WorkerBus(ABC):
 
     def __init__(self) -> None:
         self._subscriptions: dict[str, _Subscription] = {}
+        self._groups: dict[str, dict[str, _Subscription]] = {}
         self._running = False
 
     # -- subscriptions -------------------------------------------------------------------------
 
-    def subscribe(self, subscriber: BusSubscriber) -> None:
-        """Subscribe ``subscriber`` under its name.
+    def subscribe(self, subscriber: BusSubscriber, *, groups: tuple[str, ...] = ()) -> None:
+        """Subscribe ``subscriber`` under its name (and in ``groups``, names starting with ``@``).
 
         Subscribing the same object twice is a no-op; another object with a name already taken is
         refused with :class:`ValueError` (messages for that name could not be told apart).
@@ -133,8 +135,12 @@ class WorkerBus(ABC):
             if current.subscriber is subscriber:
                 return
             raise ValueError(f"a bus subscriber named {subscriber.name!r} is already subscribed")
+        if subscriber.name.startswith("@") or any(not g.startswith("@") for g in groups):
+            raise ValueError("subscriber names cannot start with '@'; group names must")
         subscription = _Subscription(subscriber)
         self._subscriptions[subscriber.name] = subscription
+        for group in groups:
+            self._groups.setdefault(group, {})[subscriber.name] = subscription
         if self._running:
             self._start_dispatch(subscription)
 
@@ -143,6 +149,8 @@ class WorkerBus(ABC):
         name = subscriber if isinstance(subscriber, str) else subscriber.name
         subscription = self._subscriptions.pop(name, None)
         if subscription is not None:
+            for members in self._groups.values():
+                members.pop(name, None)
             self._close(subscription)
 
     def is_subscribed(self, name: str) -> bool:
@@ -172,6 +180,9 @@ class WorkerBus(ABC):
         subscription = self._subscriptions.get(target)
         if subscription is not None:
             subscription.push(message)
+        elif target[0] == "@":
+            for member in self._groups.get(target, {}).values():
+                member.push(message)
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("no local subscriber %r for %s", target, message)
 

@@ -130,7 +130,8 @@ class BusWorkerRegistryMessage(BusSystemMessage):
     Attributes:
         runner: The runner whose workers are listed.
         workers: Workers that became ready (``added``) since the last message.
-        removed: Names of workers that finished since the last message.
+        removed: Names of workers that were ready and finished since the last message (in a full
+            roster: all of them), so that a ``depends_on`` on them is known to be met.
         hello: True when the runner has just started: peers answer with their whole registry.
         full: True when ``workers`` is the runner's whole roster (peers drop what is not in it).
         left: True when the runner is stopping: peers forget it and its workers.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runnerconf.config.build import Plan, build_runner, import_string, resolve, run_topology
+from runnerconf.config.build import Plan, build_runner, build_runners, import_string, resolve, run_topology
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.loader import load_topology
 from runnerconf.config.models import Topology
@@ -14,6 +14,7 @@ __all__ = [
     "Topology",
     "TopologyError",
     "build_runner",
+    "build_runners",
     "import_string",
     "load_topology",
     "resolve",

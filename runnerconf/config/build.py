@@ -24,6 +24,9 @@ from runnerconf.bus.base import WorkerBus
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.models import (
     AsyncQueueBusConfig,
+    RedisBusConfig,
+    RunnerConfig,
+    RunnerSpec,
     ClassWorkerConfig,
     CommandWorkerConfig,
     FactoryWorkerConfig,
@@ -36,9 +39,21 @@ from runnerconf.config.source import Path, SourceMap
 from runnerconf.pipeline.worker import PipelineWorker
 from runnerconf.workers.base_worker import BaseWorker
 from runnerconf.workers.command import CommandWorker
+from runnerconf.workers.group import RunnerGroup
 from runnerconf.workers.runner import WorkerRunner
 
-__all__ = ["Plan", "ResolvedWorker", "build_bus", "build_runner", "import_string", "resolve", "run_topology"]
+__all__ = [
+    "Plan",
+    "ResolvedWorker",
+    "RunnerPlan",
+    "build_bus",
+    "build_runner",
+    "build_runners",
+    "import_string",
+    "resolve",
+    "run_topology",
+    "select_runners",
+]
 
 
 class ImportStringError(Exception):
@@ -77,36 +92,71 @@ class ResolvedWorker:
 
 
 @dataclass
-class Plan:
-    """What :func:`build_runner` builds: the topology and its resolved workers."""
+class RunnerPlan:
+    """One runner to build, with its resolved workers."""
 
-    topology: Topology
+    spec: RunnerSpec
     workers: list[ResolvedWorker]
 
+    @property
+    def config(self) -> RunnerConfig:
+        return self.spec.config
 
-def resolve(topology: Topology) -> Plan:
-    """Import everything the topology names and check ``params`` against signatures.
 
-    The directory of the topology file and the current directory are put on ``sys.path`` first, so
-    modules kept beside the topology import as they would from a script there.
+@dataclass
+class Plan:
+    """What :func:`build_runner` builds: the topology and its resolved runner(s)."""
+
+    topology: Topology
+    runners: list[RunnerPlan]
+
+    @property
+    def workers(self) -> list[ResolvedWorker]:
+        """Every resolved worker, runner after runner."""
+        return [w for r in self.runners for w in r.workers]
+
+
+def select_runners(topology: Topology, runner: str | None = None) -> list[RunnerSpec]:
+    """The runner named ``runner`` (ValueError if there is none), or all of them."""
+    specs = topology.runner_specs()
+    if runner is None:
+        return specs
+    chosen = [s for s in specs if s.name == runner]
+    if not chosen:
+        names = ", ".join(s.name or "(unnamed)" for s in specs)
+        raise ValueError(f"no runner named {runner!r} in this topology (runners: {names})")
+    return chosen
+
+
+def resolve(topology: Topology, runner: str | None = None) -> Plan:
+    """Import everything the topology (or its runner named ``runner``) names; check ``params``.
+
+    Only the chosen runner's workers are imported: a machine that starts one runner needs only
+    that runner's code. The directory of the topology file and the current directory are put on
+    ``sys.path`` first, so modules kept beside the topology import as from a script there.
 
     Raises:
         TopologyError: every import or signature problem, with the worker and line.
+        ValueError: no runner of that name.
     """
     source: SourceMap = topology.source or SourceMap("<memory>")
+    specs = select_runners(topology, runner)
     _extend_sys_path(source.file)
     problems: list[Problem] = []
-    resolved = []
-    for i, config in enumerate(topology.workers):
-        rw = ResolvedWorker(config, ("workers", i))
-        if isinstance(config, CommandWorkerConfig):
-            problems.extend(_resolve_command(rw, config, source))
-        else:
-            problems.extend(_resolve_worker(rw, source))
-        resolved.append(rw)
+    runners = []
+    for spec in specs:
+        resolved = []
+        for path, config in spec.workers:
+            rw = ResolvedWorker(config, path)
+            if isinstance(config, CommandWorkerConfig):
+                problems.extend(_resolve_command(rw, config, source))
+            else:
+                problems.extend(_resolve_worker(rw, source))
+            resolved.append(rw)
+        runners.append(RunnerPlan(spec, resolved))
     if problems:
         raise TopologyError(problems)
-    return Plan(topology, resolved)
+    return Plan(topology, runners)
 
 
 def _resolve_command(rw: ResolvedWorker, config: CommandWorkerConfig, source: SourceMap) -> list[Problem]:
@@ -256,25 +306,60 @@ def _describe(obj: Any) -> str:
 
 
 def build_bus(topology: Topology) -> WorkerBus:
-    """The bus a topology asks for."""
+    """The bus a topology asks for (RedisBus needs the ``redis`` extra)."""
     config = topology.bus
     if isinstance(config, AsyncQueueBusConfig):
         return AsyncQueueBus()
+    if isinstance(config, RedisBusConfig):
+        from runnerconf.bus.redis import RedisBus
+
+        return RedisBus(
+            config.url,
+            channel=config.channel,
+            connect_timeout=config.connect_timeout,
+            reconnect_initial=config.reconnect.initial,
+            reconnect_max=config.reconnect.max,
+            max_batch=config.max_batch,
+            max_buffer=config.max_buffer,
+        )
     raise AssertionError(f"unhandled bus {config!r}")  # pragma: no cover
 
 
-async def build_runner(topology: Topology, plan: Plan | None = None) -> WorkerRunner:
-    """Build the runner and its workers (resolving imports first unless ``plan`` is given).
+async def build_runner(
+    topology: Topology, plan: Plan | None = None, *, runner: str | None = None, bus: WorkerBus | None = None
+) -> WorkerRunner:
+    """Build one runner and its workers (resolving imports first unless ``plan`` is given).
+
+    Args:
+        runner: Which runner of a multi-runner topology (required there).
+        bus: Share this bus instead of building the topology's.
 
     Raises:
         TopologyError: an import, a signature, or a constructor / factory that failed.
+        ValueError: a multi-runner topology without ``runner``, or an unknown runner name.
     """
+    if runner is None and topology.runners is not None:
+        raise ValueError("this topology has several runners: name the one to build (or use build_runners)")
+    plan = plan or resolve(topology, runner)
+    chosen = [p for p in plan.runners if runner is None or p.spec.name == runner]
+    if not chosen:
+        raise ValueError(f"the plan has no runner named {runner!r}")
+    return await _build(topology, chosen[0], bus if bus is not None else build_bus(topology))
+
+
+async def build_runners(topology: Topology, plan: Plan | None = None) -> list[WorkerRunner]:
+    """Build every runner of the topology on one shared bus (to run them in one process)."""
     plan = plan or resolve(topology)
+    bus = build_bus(topology)
+    return [await _build(topology, p, bus) for p in plan.runners]
+
+
+async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> WorkerRunner:
     source: SourceMap = topology.source or SourceMap("<memory>")
-    rc = topology.runner
+    rc = plan.config
     runner = WorkerRunner(
         name=rc.name,
-        bus=build_bus(topology),
+        bus=bus,
         handle_sigint=rc.handle_sigint,
         handle_sigterm=rc.handle_sigterm,
         force_gc=rc.force_gc,
@@ -288,8 +373,7 @@ async def build_runner(topology: Topology, plan: Plan | None = None) -> WorkerRu
         try:
             workers[rw.config.name] = await _instantiate(rw)
         except Exception as exc:
-            problem = source.problem(rw.path, "build-failed", f"worker {rw.config.name!r}: {exc}")
-            problems.append(problem)
+            problems.append(source.problem(rw.path, "build-failed", f"worker {rw.config.name!r}: {exc}"))
     if problems:
         raise TopologyError(problems)
     for rw in plan.workers:
@@ -352,8 +436,16 @@ def _env_value(value: Any) -> str:
     return str(value)
 
 
-async def run_topology(topology: Topology, plan: Plan | None = None) -> WorkerRunner:
-    """Build the topology's runner, run it until it ends, and return it (for its results)."""
-    runner = await build_runner(topology, plan)
-    await runner.run(auto_end=topology.runner.auto_end)
-    return runner
+async def run_topology(topology: Topology, plan: Plan | None = None, *, runner: str | None = None) -> WorkerRunner | RunnerGroup:
+    """Build and run the topology (or its runner named ``runner``) until it ends; return it.
+
+    A multi-runner topology without ``runner`` runs every runner in this process, on one bus.
+    """
+    plan = plan or resolve(topology, runner)
+    if runner is not None or topology.runners is None:
+        one = await build_runner(topology, plan, runner=runner)
+        await one.run(auto_end=plan.runners[0].config.auto_end)
+        return one
+    group = RunnerGroup(await build_runners(topology, plan), name=f"topology {topology.source.file if topology.source else ''}".strip())
+    await group.run({p.spec.name or "": p.config.auto_end for p in plan.runners})
+    return group

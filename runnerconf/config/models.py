@@ -7,6 +7,7 @@ The loader validates documents with them, the JSON Schema is generated from them
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -30,7 +31,10 @@ __all__ = [
     "FactoryWorkerConfig",
     "PipelineWorkerConfig",
     "ProcessorCall",
+    "RedisBusConfig",
     "RunnerConfig",
+    "RunnerSection",
+    "RunnerSpec",
     "Topology",
     "WorkerConfig",
     "parse_duration",
@@ -115,19 +119,52 @@ class AsyncQueueBusConfig(_Model):
     type: Literal["async_queue"] = Field("async_queue", description="Bus kind.")
 
 
+class ReconnectConfig(_Model):
+    """Backoff between reconnection attempts."""
+
+    model_config = ConfigDict(title="Reconnect")
+
+    initial: Duration = Field(0.1, description="Delay before the first attempt.")
+    max: Duration = Field(5.0, description="Longest delay between attempts.")
+
+
+class RedisBusConfig(_Model):
+    """A bus on Redis pub/sub, for runners on several processes or machines (the `redis` extra)."""
+
+    model_config = ConfigDict(title="RedisBus")
+
+    type: Literal["redis"] = Field(description="Bus kind.")
+    url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        pattern=r"^(redis|rediss|unix)://",
+        description="Server URL: redis://[:password@]host:port/db, rediss:// or unix://.",
+        examples=["${REDIS_URL:-redis://127.0.0.1:6379/0}"],
+    )
+    channel: str = Field(
+        "runnerconf", pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="Pub/sub channel every runner of the topology shares."
+    )
+    connect_timeout: Duration = Field(5.0, description="Time to reach the server at start before giving up (exit code 3).")
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff after a lost connection.")
+    max_batch: int = Field(512, ge=1, description="Most messages per PUBLISH.")
+    max_buffer: int = Field(100_000, ge=1, description="Most messages kept while disconnected (oldest dropped beyond).")
+
+
 def _bus_kind(value: Any) -> str | None:
     kind = value.get("type", "async_queue") if isinstance(value, dict) else getattr(value, "type", None)
     return f"{TAG_PREFIX}{kind}" if kind in BUS_KINDS else None
 
 
-BUS_KINDS: dict[str, type[_Model]] = {"async_queue": AsyncQueueBusConfig}
+BUS_KINDS: dict[str, type[_Model]] = {"async_queue": AsyncQueueBusConfig, "redis": RedisBusConfig}
 
 BusConfig = Annotated[
-    Union[Annotated[AsyncQueueBusConfig, Tag(f"{TAG_PREFIX}async_queue")]],
+    Union[
+        Annotated[AsyncQueueBusConfig, Tag(f"{TAG_PREFIX}async_queue")],
+        Annotated[RedisBusConfig, Tag(f"{TAG_PREFIX}redis")],
+    ],
     Discriminator(
         _bus_kind,
         custom_error_type="bus-type",
-        custom_error_message="unknown bus type; expected one of: async_queue",
+        custom_error_message="unknown bus type; expected one of: async_queue, redis",
     ),
 ]
 
@@ -325,8 +362,33 @@ WorkerConfig = Annotated[
 ]
 
 
+class RunnerSection(RunnerConfig):
+    """One runner of a multi-runner topology, with its workers."""
+
+    model_config = ConfigDict(title="RunnerSection")
+
+    name: Name = Field(description="Runner name, unique in the topology: `runnerconf up FILE --runner NAME` starts it.")  # type: ignore[assignment]
+    workers: list[WorkerConfig] = Field(default_factory=list, description="The runner's workers, started in this order.")
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """One runner to build: its options and its workers with their paths in the document."""
+
+    config: RunnerConfig
+    workers: list[tuple[tuple[str | int, ...], WorkerConfig]]
+    path: tuple[str | int, ...]
+
+    @property
+    def name(self) -> str | None:
+        return self.config.name
+
+
 class Topology(_Model):
-    """A runnerconf topology: a runner, its bus and its workers."""
+    """A runnerconf topology: its runner(s), the bus they share and their workers.
+
+    Either `runner` + `workers` (one runner), or `runners` (several, each with its workers).
+    """
 
     model_config = ConfigDict(title="runnerconf topology")
 
@@ -334,6 +396,9 @@ class Topology(_Model):
     runner: RunnerConfig = Field(default_factory=RunnerConfig, description="Runner options. Legacy spelling: PipelineRunner.")
     bus: BusConfig = Field(default_factory=AsyncQueueBusConfig, description="The bus workers talk over.")
     workers: list[WorkerConfig] = Field(default_factory=list, description="The workers, started in this order.")
+    runners: list[RunnerSection] | None = Field(
+        None, description="Several runners sharing the bus (one per process or machine); instead of runner + workers."
+    )
 
     # Where it was read from: filled in by the loader, used to place later errors (imports).
     _source: Any = PrivateAttr(None)
@@ -355,12 +420,22 @@ class Topology(_Model):
         """Every environment variable use, as :class:`VariableUse` objects."""
         return list(self._variables)
 
+    def runner_specs(self) -> list[RunnerSpec]:
+        """The runners this topology describes, in order."""
+        if self.runners is None:
+            return [RunnerSpec(self.runner, [(("workers", i), w) for i, w in enumerate(self.workers)], ("runner",))]
+        return [
+            RunnerSpec(section, [(("runners", r, "workers", i), w) for i, w in enumerate(section.workers)], ("runners", r))
+            for r, section in enumerate(self.runners)
+        ]
+
+    def all_workers(self) -> list[WorkerConfig]:
+        """Every worker of every runner."""
+        return [w for spec in self.runner_specs() for _, w in spec.workers]
+
     def worker(self, name: str) -> WorkerConfig | None:
-        """The worker named ``name``, if any."""
-        for w in self.workers:
-            if w.name == name:
-                return w
-        return None
+        """The worker named ``name``, on any runner."""
+        return next((w for w in self.all_workers() if w.name == name), None)
 
 
 #: Models reached through a tag, for error paths and key suggestions.

@@ -1,4 +1,4 @@
-"""Checks across workers: unique names, parents that exist and form no cycle, ``send_to``.
+"""Checks across workers and runners: unique names, references that exist, no cycles.
 
 They run on the plain data, so they are reported alongside model errors: a file with a typo in
 one worker and a parent cycle in two others shows all three problems at once.
@@ -20,9 +20,11 @@ REFERENCE_KEYS = ("parent", "send_to", "depends_on")
 
 def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
     """Every cross-reference problem in a topology document."""
+    problems: list[Problem] = _check_layout(data, source)
     workers = _workers(data)
-    problems: list[Problem] = []
+    runner_names = _runner_names(data, source, problems)
     index: dict[str, Path] = {}
+    runner_of: dict[str, Path] = {}
     for path, worker in workers:
         name = worker.get("name")
         if not isinstance(name, str):
@@ -34,12 +36,10 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
             )
         else:
             index[name] = path
-    runner = data.get("runner")
-    runner_name = runner.get("name") if isinstance(runner, dict) else None
-    if isinstance(runner_name, str) and runner_name in index:
-        problems.append(
-            source.problem(("runner", "name"), "duplicate-name", f"the runner and a worker are both named {runner_name!r}")
-        )
+            runner_of[name] = path[:-2]
+    for runner_name, where in runner_names.items():
+        if runner_name in index:
+            problems.append(source.problem(where, "duplicate-name", f"a runner and a worker are both named {runner_name!r}"))
     names = list(index)
     for path, worker in workers:
         for key in REFERENCE_KEYS:
@@ -52,16 +52,66 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
                     problems.append(source.problem(where, "self-reference", f"worker {ref!r} cannot name itself in {key}"))
                 elif ref not in index:
                     problems.append(source.problem(where, "unknown-worker", unknown_worker(ref, names)))
+                elif key == "parent" and runner_of[ref] != path[:-2]:
+                    problems.append(
+                        source.problem(
+                            where, "parent-elsewhere", f"parent {ref!r} runs on another runner; a parent and its children share one"
+                        )
+                    )
     problems.extend(_cycles(workers, source, index, "parent", "parents form a cycle"))
     problems.extend(_cycles(workers, source, index, "depends_on", "depends_on forms a cycle (they would wait for each other)"))
     return problems
 
 
-def _workers(data: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
-    items = data.get("workers")
-    if not isinstance(items, list):
+def _check_layout(data: dict[str, Any], source: SourceMap) -> list[Problem]:
+    if "runners" not in data:
         return []
-    return [(("workers", i), w) for i, w in enumerate(items) if isinstance(w, dict)]
+    clash = [k for k in ("runner", "workers") if k in data]
+    if not clash:
+        return []
+    return [
+        source.problem(
+            ("runners",),
+            "runners-and-runner",
+            f"`runners` cannot be combined with {' and '.join(f'`{k}`' for k in clash)}: "
+            "give each runner its options and workers inside `runners`",
+            key=True,
+        )
+    ]
+
+
+def _runner_names(data: dict[str, Any], source: SourceMap, problems: list[Problem]) -> dict[str, Path]:
+    names: dict[str, Path] = {}
+    runners = data.get("runners")
+    if isinstance(runners, list):
+        for r, runner in enumerate(runners):
+            name = runner.get("name") if isinstance(runner, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in names:
+                first = source.locate(names[name])
+                problems.append(
+                    source.problem(("runners", r, "name"), "duplicate-runner", f"duplicate runner name {name!r} (first at line {first.line})")
+                )
+            else:
+                names[name] = ("runners", r, "name")
+    runner = data.get("runner")
+    if isinstance(runner, dict) and isinstance(runner.get("name"), str):
+        names.setdefault(runner["name"], ("runner", "name"))
+    return names
+
+
+def _workers(data: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every worker mapping with its path: top-level ones and those of each runner."""
+    found: list[tuple[Path, dict[str, Any]]] = []
+    lists: list[tuple[Path, Any]] = [(("workers",), data.get("workers"))]
+    runners = data.get("runners")
+    if isinstance(runners, list):
+        lists += [(("runners", r, "workers"), x.get("workers")) for r, x in enumerate(runners) if isinstance(x, dict)]
+    for prefix, items in lists:
+        if isinstance(items, list):
+            found += [((*prefix, i), w) for i, w in enumerate(items) if isinstance(w, dict)]
+    return found
 
 
 def unknown_worker(name: str, names: list[str]) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
-from runnerconf.config.build import Plan
+from runnerconf.config.build import Plan, ResolvedWorker
 from runnerconf.config.interpolate import VariableUse
 from runnerconf.config.models import (
     ClassWorkerConfig,
@@ -35,7 +35,7 @@ def describe_worker(worker: WorkerConfig) -> str:
 
 def _edges(topology: Topology) -> list[tuple[str, str, str]]:
     edges = []
-    for w in topology.workers:
+    for w in topology.all_workers():
         if w.parent is not None:
             edges.append((w.parent, w.name, "child"))
         send_to = getattr(w, "send_to", None)
@@ -47,23 +47,39 @@ def _edges(topology: Topology) -> list[tuple[str, str, str]]:
 
 
 def render_graph(topology: Topology, fmt: Literal["mermaid", "dot"] = "mermaid") -> str:
-    """The workers as nodes; parent -> child edges solid, ``send_to`` dashed, ``depends_on`` bold."""
-    nodes = [(w.name, describe_worker(w)) for w in topology.workers]
+    """The workers as nodes, grouped by runner when there are several; parent -> child edges
+    solid, ``send_to`` dashed, ``depends_on`` bold."""
+    specs = topology.runner_specs()
+    grouped = topology.runners is not None
+    ids = {w.name: f"w{i}" for i, w in enumerate(topology.all_workers())}
     edges = _edges(topology)
-    ids = {name: f"w{i}" for i, (name, _) in enumerate(nodes)}
     if fmt == "mermaid":
         lines = ["flowchart LR"]
-        lines += [f'  {ids[n]}["{_mermaid(n)}<br/><small>{_mermaid(kind)}</small>"]' for n, kind in nodes]
+        for r, spec in enumerate(specs):
+            indent = "    " if grouped else "  "
+            if grouped:
+                lines.append(f'  subgraph r{r}["runner {_mermaid(spec.name or "")}"]')
+            lines += [
+                f'{indent}{ids[w.name]}["{_mermaid(w.name)}<br/><small>{_mermaid(describe_worker(w))}</small>"]'
+                for _, w in spec.workers
+            ]
+            if grouped:
+                lines.append("  end")
         arrows = {"child": "-->|child|", "send_to": "-.->|send_to|", "depends_on": "==>|depends_on|"}
         for a, b, label in edges:
             lines.append(f"  {ids[a]} {arrows[label]} {ids[b]}")
         return "\n".join(lines) + "\n"
     lines = ["digraph topology {", "  rankdir=LR;", "  node [shape=box];"]
-    lines += [f'  {_dot(n)} [label={_dot(n + chr(10) + kind)}];' for n, kind in nodes]
+    for r, spec in enumerate(specs):
+        indent = "    " if grouped else "  "
+        if grouped:
+            lines += [f"  subgraph cluster_{r} {{", f"    label={_dot('runner ' + (spec.name or ''))};"]
+        lines += [f"{indent}{_dot(w.name)} [label={_dot(w.name + chr(10) + describe_worker(w))}];" for _, w in spec.workers]
+        if grouped:
+            lines.append("  }")
     styles = {"child": "", "send_to": ", style=dashed", "depends_on": ", style=bold"}
     for a, b, label in edges:
-        style = styles[label]
-        lines.append(f"  {_dot(a)} -> {_dot(b)} [label={_dot(label)}{style}];")
+        lines.append(f"  {_dot(a)} -> {_dot(b)} [label={_dot(label)}{styles[label]}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -77,39 +93,43 @@ def _dot(text: str) -> str:
 
 
 def render_plan(plan: Plan) -> str:
-    """What ``up --dry-run`` prints: the runner, the bus and each worker with what it resolved to."""
+    """What ``up --dry-run`` prints: each runner, the bus, each worker with what it resolved to."""
     t = plan.topology
-    rc = t.runner
-    lines = [
-        f"runner {rc.name or '(generated name)'}: auto_end={rc.auto_end} stop_timeout={rc.stop_timeout:g}s "
-        f"cancel_timeout={rc.cancel_timeout:g}s sigint={rc.handle_sigint} sigterm={rc.handle_sigterm} "
-        f"on_signal={rc.on_signal} force_gc={rc.force_gc}",
-        f"bus {t.bus.type}" + "".join(f" {k}={v}" for k, v in _bus_details(t).items()),
-        f"workers ({len(t.workers)}, started in this order):",
-    ]
-    for rw in plan.workers:
-        w = rw.config
-        extras = []
-        if w.parent:
-            extras.append(f"parent={w.parent}")
-        if w.depends_on:
-            extras.append(f"depends_on={','.join(w.depends_on)}")
-        if isinstance(w, PipelineWorkerConfig):
-            procs = [p if isinstance(p, str) else _call(p) for p in w.processors]
-            extras.append("processors=[" + ", ".join(procs) + "]")
-            if w.send_to:
-                extras.append(f"send_to={w.send_to}")
-            if w.frames:
-                extras.append(f"frames={len(w.frames)}")
-        elif isinstance(w, CommandWorkerConfig):
-            cmd = w.command if isinstance(w.command, str) else shlex.join(w.command)
-            extras.append(f"command={cmd!r} cwd={rw.target} restart={w.restart} stop={w.stop_signal}/{w.stop_timeout:g}s")
-            if w.ready_line:
-                extras.append(f"ready_line={w.ready_line!r}")
-        elif getattr(w, "params", None):
-            extras.append("params=" + json.dumps(w.params, sort_keys=True))  # type: ignore[union-attr]
-        lines.append(f"  - {w.name}: {describe_worker(w)}" + (" " + " ".join(extras) if extras else ""))
+    lines = [f"bus {t.bus.type}" + "".join(f" {k}={v}" for k, v in _bus_details(t).items())]
+    for rp in plan.runners:
+        rc = rp.config
+        lines.append(
+            f"runner {rc.name or '(generated name)'}: auto_end={rc.auto_end} stop_timeout={rc.stop_timeout:g}s "
+            f"cancel_timeout={rc.cancel_timeout:g}s sigint={rc.handle_sigint} sigterm={rc.handle_sigterm} "
+            f"on_signal={rc.on_signal} force_gc={rc.force_gc}"
+        )
+        lines.append(f"  workers ({len(rp.workers)}, started in this order):")
+        lines += [f"    - {_describe_resolved(rw)}" for rw in rp.workers]
     return "\n".join(lines) + "\n"
+
+
+def _describe_resolved(rw: ResolvedWorker) -> str:
+    w = rw.config
+    extras = []
+    if w.parent:
+        extras.append(f"parent={w.parent}")
+    if w.depends_on:
+        extras.append(f"depends_on={','.join(w.depends_on)}")
+    if isinstance(w, PipelineWorkerConfig):
+        procs = [p if isinstance(p, str) else _call(p) for p in w.processors]
+        extras.append("processors=[" + ", ".join(procs) + "]")
+        if w.send_to:
+            extras.append(f"send_to={w.send_to}")
+        if w.frames:
+            extras.append(f"frames={len(w.frames)}")
+    elif isinstance(w, CommandWorkerConfig):
+        cmd = w.command if isinstance(w.command, str) else shlex.join(w.command)
+        extras.append(f"command={cmd!r} cwd={rw.target} restart={w.restart} stop={w.stop_signal}/{w.stop_timeout:g}s")
+        if w.ready_line:
+            extras.append(f"ready_line={w.ready_line!r}")
+    elif getattr(w, "params", None):
+        extras.append("params=" + json.dumps(w.params, sort_keys=True))  # type: ignore[union-attr]
+    return f"{w.name}: {describe_worker(w)}" + (" " + " ".join(extras) if extras else "")
 
 
 def _call(p: ProcessorCall) -> str:
@@ -118,7 +138,12 @@ def _call(p: ProcessorCall) -> str:
 
 
 def _bus_details(topology: Topology) -> dict[str, Any]:
-    return {k: v for k, v in topology.bus.model_dump().items() if k != "type"}
+    details = {k: v for k, v in topology.bus.model_dump().items() if k in ("url", "channel")}
+    if "url" in details:
+        from runnerconf.bus.redis import redact  # only for a redis bus, whose extra is installed
+
+        details["url"] = redact(details["url"])
+    return details
 
 
 def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str:

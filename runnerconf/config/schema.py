@@ -29,7 +29,15 @@ def topology_schema() -> dict[str, Any]:
         "description": "Deprecated spelling of `runner`.",
         "deprecated": True,
     }
-    schema["not"] = {"required": ["runner", "PipelineRunner"]}
+    # One runner (runner + workers) or several (runners), and one spelling of `runner`.
+    schema["not"] = {
+        "anyOf": [
+            {"required": ["runner", "PipelineRunner"]},
+            {"required": ["runners", "runner"]},
+            {"required": ["runners", "PipelineRunner"]},
+            {"required": ["runners", "workers"]},
+        ]
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

@@ -16,7 +16,10 @@ from runnerconf.bus.messages import BusWorkerRegistryMessage, WorkerRegistryEntr
 if TYPE_CHECKING:
     from runnerconf.workers.runner import WorkerRunner
 
-__all__ = ["RegistryExchange"]
+__all__ = ["RUNNERS", "RegistryExchange"]
+
+#: Bus group every runner joins: a message targeted at it reaches every runner, and no worker.
+RUNNERS = "@runners"
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,14 @@ class RegistryExchange:
 
     async def start(self) -> None:
         """Announce this runner (and whatever is already ready on it) to every peer."""
-        await self._send(None, hello=True)
+        await self._send(RUNNERS, hello=True)
+        on_reconnect = getattr(self._runner.bus, "on_reconnect", None)
+        if on_reconnect is not None:
+            # Peers may have come, gone or restarted while the connection was down: ask again.
+            on_reconnect(self._rehello)
+
+    async def _rehello(self) -> None:
+        await self._send(RUNNERS, hello=True)
 
     async def stop(self) -> None:
         """Flush pending changes, then tell peers this runner has no workers left."""
@@ -47,7 +57,7 @@ class RegistryExchange:
         runner = self._runner
         try:
             await runner.bus.send(
-                BusWorkerRegistryMessage(source=runner.name, runner=runner.name, full=True, left=True)
+                BusWorkerRegistryMessage(source=runner.name, target=RUNNERS, runner=runner.name, full=True, left=True)
             )
         except Exception:
             logger.warning("runner %s: could not say goodbye to its peers", runner.name, exc_info=True)
@@ -58,7 +68,7 @@ class RegistryExchange:
         self._schedule()
 
     def removed(self, name: str) -> None:
-        self._added.pop(name, None)
+        # Kept in _added if it is there: peers still learn it was ready (for depends_on).
         self._removed.add(name)
         self._schedule()
 
@@ -98,27 +108,39 @@ class RegistryExchange:
             for entry in registry.entries(peer):
                 if entry.name not in known:
                     registry.unregister(entry.name)
+        for entry in message.workers:
+            runner._ever_ready.add(entry.name)
+            registry.register(entry)
         for name in message.removed:
+            runner._ever_ready.add(name)  # it was ready, did its work and finished
             entry = registry.get(name)
             if entry is not None and entry.runner == peer:
                 registry.unregister(name)
-        for entry in message.workers:
-            registry.register(entry)
         if message.left:
             self._peers.discard(peer)
             logger.info("runner %s: peer runner %s left", runner.name, peer)
             return
-        if peer not in self._peers:
+        joined = peer not in self._peers
+        if joined:
             self._peers.add(peer)
             logger.info("runner %s: peer runner %s joined", runner.name, peer)
-        if message.hello:
+        if message.hello or joined:
+            # A hello wants our roster; so does a peer we only now hear of (it answered our hello
+            # before our workers were ready, or we missed its hello while disconnected).
             await self._send(peer)
 
     async def _send(self, target: str | None, *, hello: bool = False) -> None:
         runner = self._runner
         entries = runner.registry.entries(runner.name)
+        finished = sorted(runner._finished_ready - {e.name for e in entries})
         await runner.bus.send(
             BusWorkerRegistryMessage(
-                source=runner.name, target=target, runner=runner.name, workers=entries, hello=hello, full=True
+                source=runner.name,
+                target=target,
+                runner=runner.name,
+                workers=entries,
+                removed=finished,
+                hello=hello,
+                full=True,
             )
         )

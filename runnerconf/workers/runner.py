@@ -6,8 +6,6 @@ import asyncio
 import gc
 import inspect
 import logging
-import signal
-import threading
 import time
 import uuid
 import warnings
@@ -30,9 +28,10 @@ from runnerconf.bus.messages import (
 )
 from runnerconf.registry import WorkerRegistry
 from runnerconf.workers.base_worker import BaseWorker, WorkerState
-from runnerconf.workers.exchange import RegistryExchange
+from runnerconf.workers.exchange import RUNNERS, RegistryExchange
+from runnerconf.workers.signals import SignalHandlers
 
-__all__ = ["WorkerResult", "WorkerRunner"]
+__all__ = ["RUNNERS", "WorkerResult", "WorkerRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +116,15 @@ class WorkerRunner:
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._escalated: asyncio.Event | None = None
-        self._saved_signals: list[tuple[int, Any]] = []
+        self._signals = self._signal_handlers()
         self._exchange: RegistryExchange | None = None
         self._never_ready_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # Names known to have been ready (here or on a peer), and local ones that have finished
+        # since: a depends_on on a worker that already did its work and left is satisfied.
+        self._ever_ready: set[str] = set()
+        self._finished_ready: set[str] = set()
         #: Outcome of every worker that ran, by name (a reused name keeps the latest).
         self.results: dict[str, WorkerResult] = {}
-        #: Signals received during :meth:`run`, in order.
-        self.signals_received: list[int] = []
         #: True when the runner ended by cancelling (cancel(), second signal, or run() cancelled).
         self.cancelled = False
 
@@ -149,6 +150,27 @@ class WorkerRunner:
         """True between the start of :meth:`run` and its teardown."""
         return self._phase == "running"
 
+    def _signal_handlers(self) -> SignalHandlers:
+        return SignalHandlers(
+            f"runner {self._name}",
+            sigint=self.handle_sigint,
+            sigterm=self.handle_sigterm,
+            first=self.on_signal,
+            end=self.end,
+            cancel=self.cancel,
+            grace=self.stop_timeout,
+        )
+
+    @property
+    def signals_received(self) -> list[int]:
+        """Signals received during :meth:`run`, in order."""
+        return self._signals.received
+
+    @property
+    def forced(self) -> bool:
+        """True when a signal made the runner cancel (a second one, or the first with on_signal=cancel)."""
+        return self._signals.forced
+
     @property
     def failed(self) -> list[WorkerResult]:
         """Results of the workers that failed (raised) or were abandoned."""
@@ -164,8 +186,8 @@ class WorkerRunner:
         Raises:
             RuntimeError: a local worker of that name finished without ever becoming ready.
         """
-        if name in self._registry:
-            return
+        if name in self._registry or name in self._ever_ready:
+            return  # ready now, or was (a dependency that already did its work and finished)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 
@@ -286,6 +308,7 @@ class WorkerRunner:
         entry = WorkerRegistryEntry(
             name=worker.name, runner=self._name, parent=worker.parent, started_at=worker.started_at
         )
+        self._ever_ready.add(worker.name)
         self._registry.register(entry)
         if worker.parent is not None:
             self._bus.deliver(
@@ -304,6 +327,7 @@ class WorkerRunner:
         entry = self._registry.get(worker.name)
         if entry is not None and entry.runner == self._name:
             self._registry.unregister(worker.name)
+            self._finished_ready.add(worker.name)
             if self._exchange is not None:
                 self._exchange.removed(worker.name)
         self._bus.unsubscribe(worker.name)
@@ -400,8 +424,10 @@ class WorkerRunner:
         if message.source == self._name:
             return
         if isinstance(message, BusEndMessage):
+            logger.info("runner %s: end asked by %s (%s)", self._name, message.source, message.reason)
             await self.end(message.reason)
         elif isinstance(message, BusCancelMessage):
+            logger.info("runner %s: cancel asked by %s (%s)", self._name, message.source, message.reason)
             await self.cancel(message.reason)
         elif isinstance(message, BusAddWorkerMessage):
             await self.add_workers(message.worker)
@@ -445,11 +471,13 @@ class WorkerRunner:
         cancelled_from_outside = False
         self._phase = "running"
         try:
-            self._bus.subscribe(self)
-            if self._bus.is_network:
-                self._exchange = RegistryExchange(self)
+            self._bus.subscribe(self, groups=(RUNNERS,))
+            # Runners sharing a bus (in this process or over the network) keep each other's
+            # registries; a lone runner pays one announcement that nobody answers.
+            self._exchange = RegistryExchange(self)
             await self._bus.start()
-            self._install_signals(loop)
+            self._signals = self._signal_handlers()  # with the options as they are now
+            self._signals.install(loop)
             if self._exchange is not None:
                 await self._exchange.start()
             queued, self._queued = self._queued, []
@@ -547,13 +575,14 @@ class WorkerRunner:
         return not self._workers
 
     async def _cleanup(self, owns_bus: bool, loop: asyncio.AbstractEventLoop) -> None:
-        self._restore_signals(loop)
+        self._signals.restore(loop)
         if self._exchange is not None:
             await self._exchange.stop()
         self._bus.unsubscribe(self)
         if owns_bus:
             await self._bus.stop()
         await self._registry.aclose(timeout=self.cancel_timeout)
+        await self._signals.wait(self.cancel_timeout)
         current = asyncio.current_task()
         pending = {t for t in self._handler_tasks if t is not current}
         if pending:
@@ -570,48 +599,6 @@ class WorkerRunner:
             ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "abandoned"),
             extra={"event": "runner_done", "runner": self._name, **counts},
         )
-
-    # -- signals -------------------------------------------------------------------------------
-
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        wanted = [s for s, on in ((signal.SIGINT, self.handle_sigint), (signal.SIGTERM, self.handle_sigterm)) if on]
-        if not wanted:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            logger.debug("runner %s: not in the main thread; signals are not handled", self._name)
-            return
-        for sig in wanted:
-            previous = signal.getsignal(sig)
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix loops
-                logger.debug("runner %s: loop cannot handle %s", self._name, sig.name)
-                continue
-            self._saved_signals.append((sig, previous))
-
-    def _restore_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self._saved_signals:
-            sig, previous = self._saved_signals.pop()
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
-
-    def _on_signal(self, sig: int) -> None:
-        self.signals_received.append(sig)
-        sig_name = signal.Signals(sig).name
-        if len(self.signals_received) == 1 and self.on_signal == "end":
-            logger.warning(
-                "runner %s: %s received, ending gracefully (within %.1fs; send it again to cancel)",
-                self._name,
-                sig_name,
-                self.stop_timeout,
-            )
-            coro = self.end(reason=f"{sig_name} received")
-        else:
-            logger.warning("runner %s: %s received, cancelling", self._name, sig_name)
-            coro = self.cancel(reason=f"{sig_name} received")
-        task = asyncio.get_running_loop().create_task(coro)
-        self._handler_tasks.add(task)
-        task.add_done_callback(self._handler_tasks.discard)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name} {self._phase} workers={len(self._workers)}>"

@@ -56,6 +56,10 @@ GOOD: list[str] = [
     "bus: {type: async_queue}\n",
     "bus: {}\n",
     "runner: {handle_sigterm: '${TERM:-true}', stop_timeout: '${GRACE:-5s}'}\n",
+    "bus: {type: redis, url: 'redis://127.0.0.1:6379/0', channel: bots, reconnect: {initial: 50ms}}\n",
+    "bus: {type: redis}\nrunners:\n  - {name: a, workers: [{name: x, class: 'm:C'}]}\n"
+    "  - {name: b, handle_sigterm: true, workers: [{name: y, class: 'm:C', depends_on: [x]}]}\n",
+    "workers:\n  - {name: c, type: command, command: [python3, x.py], restart: no, backoff: {initial: 1s}}\n",
 ]
 
 BAD: list[str] = [
@@ -77,6 +81,13 @@ BAD: list[str] = [
     "workers:\n  - {name: a, class: 'm:C', send_to: b}\n",
     "runner: {}\nPipelineRunner: {}\n",
     "extra: 1\n",
+    "bus: {type: redis, url: 'http://x'}\n",
+    "bus: {type: redis, chanel: x}\n",
+    "runners:\n  - {workers: []}\n",
+    "runners: []\nworkers: []\n",
+    "runners:\n  - {name: a, nme: b}\n",
+    "workers:\n  - {name: c, type: command, command: []}\n",
+    "workers:\n  - {name: c, type: command, command: x, restart: maybe}\n",
 ]
 
 

@@ -1,0 +1,106 @@
+"""Ending runners from outside: what ``runnerconf down`` does over a network bus.
+
+It speaks the runners' own registry protocol: it says hello (every runner answers with its
+roster, so we learn who is up), sends an end (or a cancel) to every runner, then waits for each to
+say it left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from runnerconf.bus.base import WorkerBus
+from runnerconf.bus.messages import BusCancelMessage, BusEndMessage, BusMessage, BusWorkerRegistryMessage
+from runnerconf.workers.exchange import RUNNERS
+
+__all__ = ["DownResult", "stop_runners"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DownResult:
+    """Which runners answered, and which of them left before the timeout."""
+
+    found: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+
+    @property
+    def still_running(self) -> list[str]:
+        return [r for r in self.found if r not in self.stopped]
+
+
+class _Listener:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.answered: list[str] = []
+        self.left: set[str] = set()
+        self.changed = asyncio.Event()
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        if not isinstance(message, BusWorkerRegistryMessage) or message.runner == self.name:
+            return
+        if message.left:
+            self.left.add(message.runner)
+        elif message.runner not in self.answered:
+            self.answered.append(message.runner)
+        self.changed.set()
+
+
+async def stop_runners(
+    bus: WorkerBus,
+    *,
+    cancel: bool = False,
+    runners: Sequence[str] = (),
+    expected: Sequence[str] = (),
+    reason: str | None = None,
+    discover: float = 1.0,
+    timeout: float = 30.0,
+) -> DownResult:
+    """End (or cancel) the runners on ``bus`` and wait until they have left.
+
+    Args:
+        cancel: Cancel instead of ending gracefully.
+        runners: Only these runners (default: every runner on the bus).
+        expected: Runner names the topology declares; discovery stops early once all answered.
+        reason: Given to the runners' end/cancel.
+        discover: Longest wait for runners to answer the hello.
+        timeout: Longest wait for them to leave.
+    """
+    me = f"runnerconf-down-{uuid.uuid4().hex[:8]}"
+    wanted = set(runners or expected)
+    listener = _Listener(me)
+    bus.subscribe(listener, groups=(RUNNERS,))  # runners announce their leaving to the group
+    await bus.start()
+    loop = asyncio.get_running_loop()
+    try:
+        await bus.send(BusWorkerRegistryMessage(source=me, target=RUNNERS, runner=me, hello=True, full=True))
+        await _until(loop, discover, listener, lambda: bool(wanted) and wanted <= set(listener.answered))
+        targets = [r for r in listener.answered if not runners or r in runners]
+        kind = BusCancelMessage if cancel else BusEndMessage
+        for name in targets:
+            logger.info("asking runner %s to %s", name, "cancel" if cancel else "end")
+            await bus.send(kind(source=me, target=name, reason=reason or f"runnerconf down{' --cancel' if cancel else ''}"))
+        await _until(loop, timeout, listener, lambda: set(targets) <= listener.left)
+        return DownResult(found=targets, stopped=[r for r in targets if r in listener.left])
+    finally:
+        await bus.send(BusWorkerRegistryMessage(source=me, target=RUNNERS, runner=me, full=True, left=True))
+        bus.unsubscribe(listener)
+        await bus.stop()
+
+
+async def _until(loop: asyncio.AbstractEventLoop, timeout: float, listener: _Listener, done) -> None:  # type: ignore[no-untyped-def]
+    deadline = loop.time() + timeout
+    while not done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        listener.changed.clear()
+        try:
+            await asyncio.wait_for(listener.changed.wait(), remaining)
+        except TimeoutError:
+            return
