@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runnerconf.config import build_runner, load_topology, resolve
+from runnerconf.config import build_runner, build_runners, load_topology, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -21,7 +21,7 @@ def load(path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_there_are_examples() -> None:
-    assert {p.name for p in CONFIGS} >= {"hello.yaml", "support-bot.yaml", "legacy.yaml", "processes.yaml"}
+    assert {p.name for p in CONFIGS} >= {"hello.yaml", "support-bot.yaml", "legacy.yaml", "processes.yaml", "distributed.yaml"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -29,8 +29,9 @@ async def test_example_loads_resolves_and_builds(path: Path) -> None:
     topology, warned = load(path)
     assert bool(warned) == (path.name == "legacy.yaml")
     resolve(topology)
-    runner = await build_runner(topology)
-    assert all(runner.get_worker(w.name) is not None for w in topology.workers)
+    runners = await build_runners(topology) if topology.runners else [await build_runner(topology)]
+    built = {w.name for r in runners for w in map(r.get_worker, [x.name for x in topology.all_workers()]) if w}
+    assert built == {w.name for w in topology.all_workers()}
 
 
 @pytest.mark.parametrize(
