@@ -30,7 +30,7 @@ from typing import Any
 
 from runnerconf.bus.base import BusUnavailableError, WorkerBus
 from runnerconf.bus.messages import BusMessage
-from runnerconf.bus.wire import WireError, decode_frame, encode_message, join_frame
+from runnerconf.bus.wire import WireError, decode_frame, encode_message, frame_prefix
 
 __all__ = ["RedisBus"]
 
@@ -98,6 +98,7 @@ class RedisBus(WorkerBus):
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._drained = asyncio.Event()
         self._drained.set()
+        self._prefix = frame_prefix(self.id)
         #: Frames received that could not be decoded (logged and skipped).
         self.bad_frames = 0
 
@@ -114,21 +115,28 @@ class RedisBus(WorkerBus):
 
     async def publish(self, message: BusMessage) -> None:
         target = message.target
-        if target is not None and target[0] != "@" and self.is_subscribed(target):
+        local_only = target is not None and target[0] != "@"
+        if local_only and self.is_subscribed(target):  # type: ignore[arg-type]
             self.deliver(message)  # worker names are unique in a topology: it is here
             return
         # Encode first: a payload that is not JSON fails in the sender, not on the wire.
-        self._outbox.append(encode_message(message))
+        outbox = self._outbox
+        outbox.append(encode_message(message))
         self._drained.clear()
-        if len(self._outbox) > self.max_buffer:
-            self._outbox.popleft()
+        if len(outbox) > self.max_buffer:
+            outbox.popleft()
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 logger.warning("redis bus %s: send buffer full; %d oldest message(s) dropped", self.channel, self._dropped)
         waiter = self._wake
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        self.deliver(message)
+        if not local_only:
+            self.deliver(message)  # a broadcast or a group: local subscribers get it too
+        if len(outbox) % self.max_batch == 0:
+            # A sender in a tight loop never yields otherwise: let the publisher ship each full
+            # batch while the next one is being encoded.
+            await asyncio.sleep(0)
 
     async def _publish_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,7 +152,7 @@ class RedisBus(WorkerBus):
             count = min(len(outbox), self.max_batch)
             batch = [outbox.popleft() for _ in range(count)]
             try:
-                await self._client.publish(self.channel, join_frame(self.id, batch))
+                await self._client.publish(self.channel, self._prefix + b",".join(batch) + b"]}")
             except asyncio.CancelledError:
                 outbox.extendleft(reversed(batch))
                 raise
@@ -172,8 +180,10 @@ class RedisBus(WorkerBus):
     # -- receiving -----------------------------------------------------------------------------
 
     def _on_frame(self, data: bytes) -> None:
+        if data.startswith(self._prefix):
+            return  # the echo of our own frame: delivered here when it was sent
         try:
-            sender, messages = decode_frame(data)
+            sender, messages = decode_frame(data, self._wants)
         except WireError as exc:
             self.bad_frames += 1
             logger.warning("redis bus %s: skipped a frame that is not runnerconf's: %s", self.channel, exc)
@@ -186,6 +196,10 @@ class RedisBus(WorkerBus):
                 logger.warning("redis bus %s: skipped a message from %s: %s", self.channel, sender[:8], message)
             else:
                 self.deliver(message)
+
+    def _wants(self, target: Any) -> bool:
+        # Broadcasts, groups, and names subscribed here; a bad target is let through to be reported.
+        return not isinstance(target, str) or target[:1] == "@" or target in self._subscriptions
 
     async def _subscribe(self) -> None:
         pubsub = self._client.pubsub(ignore_subscribe_messages=False)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from runnerconf.bus.messages import (
@@ -31,6 +32,7 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "encode_message",
+    "frame_prefix",
     "join_frame",
     "register_message_type",
 ]
@@ -38,6 +40,23 @@ __all__ = [
 WIRE_VERSION = 1
 
 _TYPES: dict[str, type[BusMessage]] = {}
+#: Field names of each registered type, in declaration order (dataclasses.fields() is slow).
+_FIELDS: dict[type[BusMessage], tuple[str, ...]] = {}
+_KNOWN: dict[type[BusMessage], frozenset[str]] = {}
+_HEADS: dict[type[BusMessage], bytes] = {}
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+if c_make_encoder is not None:
+    # json.dumps() builds its C encoder anew on every call: build one and keep it (it is the
+    # costliest step of publishing a message). Same output as _dumps: compact, strict JSON.
+    def _reject(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    # No circular-reference markers (a payload that contains itself ends in RecursionError,
+    # which encode_message reports like any other bad payload).
+    _c_encode = c_make_encoder(None, _reject, encode_basestring, None, ":", ",", False, False, False)
+
+    def _dumps(value: Any) -> str:  # noqa: F811
+        return "".join(_c_encode(value, 0))
 
 
 class WireError(ValueError):
@@ -55,6 +74,9 @@ def register_message_type(cls: type[BusMessage], name: str | None = None) -> typ
     if _TYPES.get(key, cls) is not cls:
         raise WireError(f"another message type is already registered as {key!r}")
     _TYPES[key] = cls
+    _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    _KNOWN[cls] = frozenset(_FIELDS[cls])
+    _HEADS[cls] = b'{"type":' + json.dumps(key).encode() + b',"fields":'
     cls._wire_name = key  # type: ignore[attr-defined]
     return cls
 
@@ -71,28 +93,29 @@ for _cls in (
     register_message_type(_cls)
 
 
-def _encode(message: BusMessage) -> dict[str, Any]:
-    name = getattr(type(message), "_wire_name", None)
-    if name is None or _TYPES.get(name) is not type(message):
-        raise WireError(f"{type(message).__name__} is not a registered wire message type")
-    fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
-    if isinstance(message, BusWorkerRegistryMessage):
-        fields["workers"] = [dataclasses.asdict(e) for e in message.workers]
-    return {"type": name, "fields": fields}
-
-
 def encode_message(message: BusMessage) -> bytes:
     """One message as JSON. WireError if it is not a wire type or its payload is not JSON."""
+    cls = type(message)
+    names = _FIELDS.get(cls)
+    if names is None:
+        raise WireError(f"{cls.__name__} is not a registered wire message type")
+    fields = {n: getattr(message, n) for n in names}
+    if cls is BusWorkerRegistryMessage:
+        fields["workers"] = [dataclasses.asdict(e) for e in fields["workers"]]
     try:
-        return json.dumps(_encode(message), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise WireError(f"{type(message).__name__} does not hold JSON values only: {exc}") from exc
+        return _HEADS[cls] + _dumps(fields).encode() + b"}"
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise WireError(f"{cls.__name__} does not hold JSON values only: {exc}") from exc
+
+
+def frame_prefix(sender: str) -> bytes:
+    """How every frame from ``sender`` starts (a bus skips its own echo by it, before decoding)."""
+    return json.dumps({"v": WIRE_VERSION, "from": sender}, separators=(",", ":"))[:-1].encode() + b',"messages":['
 
 
 def join_frame(sender: str, encoded: Iterable[bytes]) -> bytes:
     """A frame from messages already encoded with :func:`encode_message`, in order."""
-    head = json.dumps({"v": WIRE_VERSION, "from": sender}, separators=(",", ":"))[:-1].encode()
-    return head + b',"messages":[' + b",".join(encoded) + b"]}"
+    return frame_prefix(sender) + b",".join(encoded) + b"]}"
 
 
 def encode_frame(sender: str, messages: Iterable[BusMessage]) -> bytes:
@@ -100,8 +123,13 @@ def encode_frame(sender: str, messages: Iterable[BusMessage]) -> bytes:
     return join_frame(sender, [encode_message(m) for m in messages])
 
 
-def decode_frame(data: bytes | str) -> tuple[str, list[BusMessage | WireError]]:
+def decode_frame(
+    data: bytes | str, accept: Callable[[Any], bool] | None = None
+) -> tuple[str, list[BusMessage | WireError]]:
     """The sender's bus id and its messages; an undecodable message is a WireError in the list.
+
+    ``accept(target)`` (optional) says which targets matter here: messages for other targets are
+    skipped before anything is built from them.
 
     Raises:
         WireError: the frame itself is not a valid frame of this version.
@@ -116,27 +144,33 @@ def decode_frame(data: bytes | str) -> tuple[str, list[BusMessage | WireError]]:
     sender, items = body.get("from"), body.get("messages")
     if not isinstance(sender, str) or not isinstance(items, list):
         raise WireError("a frame needs 'from' (a string) and 'messages' (a list)")
+    if accept is not None:
+        items = [i for i in items if not isinstance(i, dict) or not isinstance(i.get("fields"), dict) or accept(i["fields"].get("target"))]
     return sender, [_decode_message(item) for item in items]
 
 
 def _decode_message(item: Any) -> BusMessage | WireError:
-    if not isinstance(item, dict) or not isinstance(item.get("fields"), dict):
+    try:
+        cls = _TYPES.get(item["type"])
+        fields = item["fields"]
+    except (TypeError, KeyError):
         return WireError(f"a message must be an object with 'type' and 'fields', got {str(item)[:80]!r}")
-    cls = _TYPES.get(item.get("type"))  # type: ignore[arg-type]
     if cls is None:
         return WireError(f"unknown message type {item.get('type')!r}")
-    fields = dict(item["fields"])
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(fields) - known
-    if unknown:
-        return WireError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    if type(fields) is not dict:
+        return WireError(f"the fields of a {cls.__name__} must be an object")
+    if not fields.keys() <= _KNOWN[cls]:
+        unknown = sorted(fields.keys() - _KNOWN[cls])
+        return WireError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
     try:
         if cls is BusWorkerRegistryMessage:
+            fields = dict(fields)
             fields["workers"] = [WorkerRegistryEntry(**e) for e in fields.get("workers", [])]
             fields["removed"] = [str(n) for n in fields.get("removed", [])]
         message = cls(**fields)
     except (TypeError, ValueError) as exc:
         return WireError(f"bad {cls.__name__}: {exc}")
-    if not isinstance(message.source, str) or not (message.target is None or isinstance(message.target, str)):
+    target = message.target
+    if type(message.source) is not str or not (target is None or type(target) is str):
         return WireError(f"bad {cls.__name__}: source and target must be strings")
     return message
