@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Union
 
 from runnerconf.bus.messages import WorkerRegistryEntry
 
@@ -15,7 +14,7 @@ __all__ = ["WatchHandler", "WorkerRegistry"]
 logger = logging.getLogger(__name__)
 
 #: A watcher: called with the entry of the worker that became ready; sync or async.
-WatchHandler = Callable[[WorkerRegistryEntry], Union[Awaitable[None], None]]
+WatchHandler = Callable[[WorkerRegistryEntry], Awaitable[None] | None]
 
 
 class WorkerRegistry:

@@ -43,7 +43,7 @@ def bad_file(tmp_path: Path) -> Path:
 def test_version_and_help_with_examples_everywhere() -> None:
     code, out, _ = run("--version")
     assert code == 0 and __version__ in out
-    for command in ("up", "validate", "schema", "config", "graph"):
+    for command in ("up", "validate", "schema", "config", "graph", "down"):
         code, out, _ = run(command, "--help")
         assert code == 0 and "Examples:" in out, command
     code, out, _ = run("--help")

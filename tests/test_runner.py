@@ -320,7 +320,7 @@ async def test_runner_reacts_to_end_cancel_and_add_messages_from_others() -> Non
         w = Probe("w")
         await runner.add_workers(w)
         task = asyncio.create_task(runner.run(auto_end=False))
-        await eventually(lambda: w.state.value == "running")
+        await eventually(lambda w=w: w.state.value == "running")  # type: ignore[misc]
         await runner.bus.send(msg)
         await asyncio.wait_for(task, 2)
         assert runner.results["w"].outcome == outcome

@@ -177,9 +177,9 @@ class WorkerBus(ABC):
             for subscription in self._subscriptions.values():
                 subscription.push(message)
             return
-        subscription = self._subscriptions.get(target)
-        if subscription is not None:
-            subscription.push(message)
+        found = self._subscriptions.get(target)
+        if found is not None:
+            found.push(message)
         elif target[0] == "@":
             for member in self._groups.get(target, {}).values():
                 member.push(message)

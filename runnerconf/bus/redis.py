@@ -285,7 +285,7 @@ class RedisBus(WorkerBus):
         try:
             await asyncio.wait_for(self._client.ping(), self.connect_timeout)
             await self._subscribe()
-        except (Exception, asyncio.TimeoutError) as exc:
+        except (TimeoutError, Exception) as exc:
             await _quietly(self._client.aclose())
             self._client = None
             raise BusUnavailableError(f"cannot reach Redis at {redact(self.url)}: {exc or type(exc).__name__}") from exc

@@ -44,19 +44,21 @@ _TYPES: dict[str, type[BusMessage]] = {}
 _FIELDS: dict[type[BusMessage], tuple[str, ...]] = {}
 _KNOWN: dict[type[BusMessage], frozenset[str]] = {}
 _HEADS: dict[type[BusMessage], bytes] = {}
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+def _reject(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 if c_make_encoder is not None:
     # json.dumps() builds its C encoder anew on every call: build one and keep it (it is the
-    # costliest step of publishing a message). Same output as _dumps: compact, strict JSON.
-    def _reject(value: Any) -> Any:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    # No circular-reference markers (a payload that contains itself ends in RecursionError,
-    # which encode_message reports like any other bad payload).
+    # costliest step of publishing a message). Compact, strict JSON (no NaN); no circular-reference
+    # markers: a payload that contains itself ends in RecursionError, reported as a bad payload.
     _c_encode = c_make_encoder(None, _reject, encode_basestring, None, ":", ",", False, False, False)
 
-    def _dumps(value: Any) -> str:  # noqa: F811
+    def _dumps(value: Any) -> str:
         return "".join(_c_encode(value, 0))
+
+else:  # pragma: no cover - Pythons without the C accelerator
+    _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # type: ignore[assignment]
 
 
 class WireError(ValueError):

@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from runnerconf.config.errors import Location, Problem, TopologyError, format_path
+from runnerconf.config.errors import Location, Problem, TopologyError
 from runnerconf.config.interpolate import InterpolationError, VariableUse, interpolate
 from runnerconf.config.models import (
     BUS_KINDS,

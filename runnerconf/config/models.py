@@ -144,7 +144,7 @@ class RedisBusConfig(_Model):
         "runnerconf", pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="Pub/sub channel every runner of the topology shares."
     )
     connect_timeout: Duration = Field(5.0, description="Time to reach the server at start before giving up (exit code 3).")
-    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff after a lost connection.")
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff after a lost connection.")  # type: ignore[arg-type]
     max_batch: int = Field(512, ge=1, description="Most messages per PUBLISH.")
     max_buffer: int = Field(100_000, ge=1, description="Most messages kept while disconnected (oldest dropped beyond).")
 
@@ -260,7 +260,9 @@ def _regex(value: Any) -> Any:
         try:
             re.compile(value)
         except re.error as exc:
-            raise PydanticCustomError("regex", "invalid regular expression {value}: {error}", {"value": repr(value), "error": str(exc)})
+            raise PydanticCustomError(
+                "regex", "invalid regular expression {value}: {error}", {"value": repr(value), "error": str(exc)}
+            ) from exc
     return value
 
 
@@ -316,7 +318,7 @@ class CommandWorkerConfig(_WorkerBase):
         WithJsonSchema({"anyOf": [{"enum": ["no", "on-failure", "always"]}, {"const": False}]}),
     ] = Field("no", description="Restart policy: no, on-failure (non-zero exit) or always.")
     max_restarts: int | None = Field(None, ge=0, description="Restarts allowed over the worker's life; unset: no limit.")
-    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays between restarts.")
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays between restarts.")  # type: ignore[arg-type]
     ready_line: Annotated[str, BeforeValidator(_regex)] | None = Field(
         None,
         description="Regular expression: the worker is ready once an output line matches (default: once started).",
@@ -393,8 +395,8 @@ class Topology(_Model):
     model_config = ConfigDict(title="runnerconf topology")
 
     version: Literal[1] = Field(1, description="Topology format version.")
-    runner: RunnerConfig = Field(default_factory=RunnerConfig, description="Runner options. Legacy spelling: PipelineRunner.")
-    bus: BusConfig = Field(default_factory=AsyncQueueBusConfig, description="The bus workers talk over.")
+    runner: RunnerConfig = Field(default_factory=RunnerConfig, description="Runner options. Legacy spelling: PipelineRunner.")  # type: ignore[arg-type]
+    bus: BusConfig = Field(default_factory=AsyncQueueBusConfig, description="The bus workers talk over.")  # type: ignore[arg-type]
     workers: list[WorkerConfig] = Field(default_factory=list, description="The workers, started in this order.")
     runners: list[RunnerSection] | None = Field(
         None, description="Several runners sharing the bus (one per process or machine); instead of runner + workers."

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from runnerconf.bus.messages import BusDataMessage, BusMessage
 from runnerconf.workers.base_worker import BaseWorker
@@ -16,7 +16,7 @@ __all__ = ["PipelineWorker", "Processor"]
 logger = logging.getLogger(__name__)
 
 #: A processor takes a frame and returns a frame, a list of frames, or None (drop); sync or async.
-Processor = Callable[[Any], Union[Any, Awaitable[Any]]]
+Processor = Callable[[Any], Any | Awaitable[Any]]
 
 ErrorPolicy = Literal["fail", "skip"]
 

@@ -361,8 +361,8 @@ class BaseWorker:
             "worker %s waits for %s", self._name, ", ".join(pending), extra={"event": "worker_waiting", "worker": self._name}
         )
         self._t_start = time.monotonic()
-        waits = {asyncio.ensure_future(runner.wait_ready(d)): d for d in pending}
-        stop = asyncio.ensure_future(self._stop.wait())
+        waits: dict[asyncio.Future[Any], str] = {asyncio.ensure_future(runner.wait_ready(d)): d for d in pending}
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
         try:
             while waits:
                 done, _ = await asyncio.wait({*waits, stop}, return_when=asyncio.FIRST_COMPLETED)

@@ -119,7 +119,12 @@ def _exit_of(proc: asyncio.subprocess.Process) -> asyncio.Future[None]:
         return future
     except (AttributeError, OSError):  # pragma: no cover - no pidfd: fall back on wait()
         task = asyncio.ensure_future(proc.wait())
-        task.add_done_callback(lambda t: future.done() or future.set_result(None))
+
+        def waited(_: asyncio.Future[int]) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        task.add_done_callback(waited)
         future.add_done_callback(lambda f: task.cancel())
         return future
 

@@ -113,8 +113,8 @@ class RegistryExchange:
             registry.register(entry)
         for name in message.removed:
             runner._ever_ready.add(name)  # it was ready, did its work and finished
-            entry = registry.get(name)
-            if entry is not None and entry.runner == peer:
+            known_entry = registry.get(name)
+            if known_entry is not None and known_entry.runner == peer:
                 registry.unregister(name)
         if message.left:
             self._peers.discard(peer)
