@@ -15,6 +15,17 @@ import pytest
 REQUIRE_REDIS = os.environ.get("RUNNERCONF_REQUIRE_REDIS") == "1"
 
 
+def require_redis_package() -> None:
+    """Skip (with the reason) when redis-py is missing; fail instead where Redis tests must run."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        message = "redis-py is not installed (pip install -e '.[test]' brings it)"
+        if REQUIRE_REDIS:
+            pytest.fail(message + " and RUNNERCONF_REQUIRE_REDIS=1 says the Redis tests must run", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -236,3 +236,19 @@ def test_a_worker_that_ignores_cancellation_cannot_hang_up(tmp_path: Path) -> No
 def test_module_entry_point_and_version() -> None:
     out = subprocess.run([sys.executable, "-m", "runnerconf", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("runnerconf, version ")
+
+
+def test_log_level_filters_the_log() -> None:
+    code, out, err = finish(up("configs/hello.yaml", "--log-level", "warning"))
+    assert code == 0 and len(out.splitlines()) == 3
+    assert err == ""  # worker starts/stops and the summary are INFO
+    code, _, err = finish(up("configs/hello.yaml", "--log-level", "debug"))
+    assert code == 0 and " DEBUG " in err and "worker greeter started" in err
+
+
+def test_env_file_feeds_variables(tmp_path: Path) -> None:
+    env_file = tmp_path / "bot.env"
+    env_file.write_text("GREETING=Howdy\n")
+    code, out, _ = finish(up("configs/support-bot.yaml", "--env-file", str(env_file)))
+    assert code == 0
+    assert ">> HOWDY, ADA!" in out.splitlines()

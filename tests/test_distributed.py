@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RedisServer, free_port
+from .conftest import RedisServer, free_port, require_redis_package
 
-pytest.importorskip("redis", reason="the redis extra is not installed: pip install -e '.[test]'")
+require_redis_package()
 pytestmark = pytest.mark.redis
 
 ROOT = Path(__file__).resolve().parents[1]

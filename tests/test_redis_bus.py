@@ -14,10 +14,11 @@ from runnerconf.bus.wire import WireError, encode_frame
 from runnerconf.workers.base_worker import BaseWorker
 from runnerconf.workers.runner import WorkerRunner
 
-from .conftest import RedisServer
+from .conftest import RedisServer, require_redis_package
 from .helpers import eventually
 
-redis = pytest.importorskip("redis", reason="the redis extra is not installed: pip install -e '.[test]'")
+require_redis_package()
+import redis  # noqa: E402
 from runnerconf.bus.redis import INSTALL_HINT, RedisBus  # noqa: E402
 
 pytestmark = pytest.mark.redis
