@@ -195,3 +195,13 @@ def test_invalid_topology_exits_1_without_traceback(bad_file: Path) -> None:
         assert code == 1, command
         assert "Traceback" not in err and "2 error(s)" in err
         assert f"{bad_file}:3:17: error:" in err
+
+
+@pytest.mark.parametrize("example", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_config_output_is_itself_a_valid_topology(example: Path, tmp_path: Path) -> None:
+    code, out, _ = run("config", str(example))
+    assert code == 0
+    normalised = tmp_path / "normalised.yaml"
+    normalised.write_text(out)
+    code, out, _ = run("validate", "--strict", str(normalised))
+    assert code == 0, out

@@ -89,3 +89,17 @@ def test_readme_command_runs(command: str) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert (out.stdout + out.stderr).strip(), "every README command shows something"
+
+
+TOPOLOGY_BLOCKS = [b for b in re.findall(r"```yaml\n(.*?)```", README, flags=re.S) if re.search(r"^(workers|runners):", b, re.M)]
+
+
+def test_the_readme_shows_topologies() -> None:
+    assert len(TOPOLOGY_BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("text", TOPOLOGY_BLOCKS, ids=lambda t: t.splitlines()[0][:40])
+def test_every_topology_in_the_readme_is_valid(text: str) -> None:
+    from runnerconf.config import load_topology
+
+    load_topology(text, environ={})

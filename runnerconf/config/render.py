@@ -149,6 +149,9 @@ def _bus_details(topology: Topology) -> dict[str, Any]:
 def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str:
     """The topology with defaults filled in and variables interpolated (durations in seconds)."""
     data = topology.model_dump(mode="json", by_alias=True)
+    # Keep only the layout the file uses, so that the output is itself a valid topology.
+    for key in ("runner", "workers") if topology.runners is not None else ("runners",):
+        data.pop(key, None)
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
