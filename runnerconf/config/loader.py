@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from runnerconf.config.errors import Location, Problem, TopologyError
+from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.interpolate import InterpolationError, VariableUse, interpolate
 from runnerconf.config.models import (
     BUS_KINDS,
@@ -290,9 +290,3 @@ def _unwrap(annotation: Any) -> Any:
             annotation = args[0]
         else:
             return annotation
-
-
-def locate(topology: Topology, path: Path) -> Location:
-    """Where ``path`` stands in the file the topology came from."""
-    source: SourceMap = topology.source or SourceMap("<memory>")
-    return source.locate(path)
