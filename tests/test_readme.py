@@ -103,3 +103,15 @@ def test_every_topology_in_the_readme_is_valid(text: str) -> None:
     from runnerconf.config import load_topology
 
     load_topology(text, environ={})
+
+
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+@pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=lambda c: c.splitlines()[0][:40])
+def test_every_python_example_in_the_readme_runs(code: str, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip(), "the example shows what it did"
