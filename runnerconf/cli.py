@@ -408,10 +408,15 @@ def down(
             f"the topology's bus is {model.bus.type!r}, inside each `up` process: stop it with a signal (Ctrl-C)"
         )
     expected = [s.name for s in model.runner_specs() if s.name]
+    try:
+        bus = build_bus(model)
+    except ImportError as exc:  # the redis extra is not installed
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_STARTUP)
     loop = asyncio.new_event_loop()
     try:
         result = loop.run_until_complete(
-            stop_runners(build_bus(model), cancel=cancel, runners=runners, expected=expected, reason=reason, timeout=timeout)
+            stop_runners(bus, cancel=cancel, runners=runners, expected=expected, reason=reason, timeout=timeout)
         )
     except BusError as exc:
         click.echo(f"error: {exc}", err=True)

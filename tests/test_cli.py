@@ -205,3 +205,19 @@ def test_config_output_is_itself_a_valid_topology(example: Path, tmp_path: Path)
     normalised.write_text(out)
     code, out, _ = run("validate", "--strict", str(normalised))
     assert code == 0, out
+
+
+def test_a_missing_redis_extra_is_a_start_up_failure_with_the_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    distributed = str(CONFIGS / "distributed.yaml")
+    code, _, err = run("up", distributed, "--runner", "edge-1", "--dry-run")
+    assert code == 3
+    assert "bus.type: RedisBus needs redis-py: pip install 'runnerconf[redis]'" in err
+    assert "Traceback" not in err
+    code, _, err = run("down", distributed)
+    assert code == 3 and "pip install 'runnerconf[redis]'" in err
+    code, out, _ = run("validate", distributed)  # validation imports nothing, the extra included
+    assert code == 0, out

@@ -142,7 +142,7 @@ def resolve(topology: Topology, runner: str | None = None) -> Plan:
     source: SourceMap = topology.source or SourceMap("<memory>")
     specs = select_runners(topology, runner)
     _extend_sys_path(source.file)
-    problems: list[Problem] = []
+    problems: list[Problem] = _check_bus(topology, source)
     runners = []
     for spec in specs:
         resolved = []
@@ -188,6 +188,18 @@ def base_dir_of(source: SourceMap) -> str:
     if source.file.startswith("<"):
         return os.getcwd()
     return str(FilePath(source.file).resolve().parent)
+
+
+def _check_bus(topology: Topology, source: SourceMap) -> list[Problem]:
+    """A bus whose optional package is missing is a start-up problem, with the install hint."""
+    if isinstance(topology.bus, RedisBusConfig):
+        try:
+            importlib.import_module("redis.asyncio")
+        except ImportError:
+            from runnerconf.bus.redis import INSTALL_HINT
+
+            return [source.problem(("bus", "type"), "missing-extra", INSTALL_HINT)]
+    return []
 
 
 def _extend_sys_path(file: str) -> None:
