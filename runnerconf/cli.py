@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from runnerconf import __version__
-from runnerconf.bus.base import BusError
+from runnerconf.bus.bus import BusError
 from runnerconf.config.build import Plan, build_bus, resolve, run_topology
 from runnerconf.config.envfile import EnvFileError, read_env_file
 from runnerconf.config.errors import Problem, TopologyError
@@ -29,7 +29,7 @@ from runnerconf.config.overrides import Override, parse_override
 from runnerconf.config.render import normalised, render_graph, render_plan, variables_table
 from runnerconf.config.schema import schema_json
 from runnerconf.log_format import configure_logging
-from runnerconf.workers.command import reap_process_groups
+from runnerconf.workers.processes import reap_process_groups
 from runnerconf.workers.group import RunnerGroup
 from runnerconf.workers.remote import stop_runners
 from runnerconf.workers.runner import WorkerRunner

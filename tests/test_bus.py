@@ -52,8 +52,8 @@ async def settle(bus: AsyncQueueBus, *subs: Recorder, count: int) -> None:
 async def test_targeted_message_reaches_only_its_target() -> None:
     bus = AsyncQueueBus()
     a, b = Recorder("a"), Recorder("b")
-    bus.subscribe(a)
-    bus.subscribe(b)
+    await bus.subscribe(a)
+    await bus.subscribe(b)
     await bus.start()
     await bus.send(BusDataMessage(source="x", target="b", payload=1))
     await bus.send(BusDataMessage(source="x", payload=2))
@@ -66,7 +66,7 @@ async def test_targeted_message_reaches_only_its_target() -> None:
 async def test_system_messages_overtake_queued_data_and_order_holds_within_class() -> None:
     bus = AsyncQueueBus()
     a = Recorder("a")
-    bus.subscribe(a)
+    await bus.subscribe(a)
     # Queued before start: the whole burst is in the queues before any handler runs.
     for i in range(5):
         await bus.send(BusDataMessage(source="x", target="a", payload=i))
@@ -84,7 +84,7 @@ async def test_system_messages_overtake_queued_data_and_order_holds_within_class
 async def test_send_never_yields_and_handlers_of_one_subscriber_never_overlap() -> None:
     bus = AsyncQueueBus()
     slow = Recorder("slow", delay=0.001)
-    bus.subscribe(slow)
+    await bus.subscribe(slow)
     await bus.start()
     for i in range(20):
         await bus.send(BusDataMessage(source="x", target="slow", payload=i))
@@ -98,8 +98,8 @@ async def test_send_never_yields_and_handlers_of_one_subscriber_never_overlap() 
 async def test_slow_subscriber_does_not_delay_others() -> None:
     bus = AsyncQueueBus()
     slow, fast = Recorder("slow", delay=10), Recorder("fast")
-    bus.subscribe(slow)
-    bus.subscribe(fast)
+    await bus.subscribe(slow)
+    await bus.subscribe(fast)
     await bus.start()
     await bus.send(BusDataMessage(source="x", payload="hi"))
     await settle(bus, fast, count=1)
@@ -110,10 +110,10 @@ async def test_slow_subscriber_does_not_delay_others() -> None:
 async def test_handler_exception_is_logged_and_delivery_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     bus = AsyncQueueBus()
     a, b = Recorder("a", fail_on=1), Recorder("b", fail_on=1)
-    bus.subscribe(a)
-    bus.subscribe(b)
+    await bus.subscribe(a)
+    await bus.subscribe(b)
     await bus.start()
-    with caplog.at_level(logging.ERROR, logger="runnerconf.bus.base"):
+    with caplog.at_level(logging.ERROR, logger="runnerconf.bus.bus"):
         for i in range(3):
             await bus.send(BusDataMessage(source="x", payload=i))
         await settle(bus, a, b, count=6)
@@ -126,10 +126,10 @@ async def test_handler_exception_is_logged_and_delivery_goes_on(caplog: pytest.L
 async def test_duplicate_subscriber_name_is_refused_same_object_is_idempotent() -> None:
     bus = AsyncQueueBus()
     a = Recorder("a")
-    bus.subscribe(a)
-    bus.subscribe(a)
+    await bus.subscribe(a)
+    await bus.subscribe(a)
     with pytest.raises(ValueError, match="already subscribed"):
-        bus.subscribe(Recorder("a"))
+        await bus.subscribe(Recorder("a"))
     await bus.start()
     await bus.send(BusDataMessage(source="x", payload=1))
     await settle(bus, a, count=1)
@@ -141,7 +141,7 @@ async def test_duplicate_subscriber_name_is_refused_same_object_is_idempotent() 
 async def test_stop_drops_queued_messages_and_restart_does_not_replay(caplog: pytest.LogCaptureFixture) -> None:
     bus = AsyncQueueBus()
     a = Recorder("a")
-    bus.subscribe(a)
+    await bus.subscribe(a)
     await bus.start()
     await bus.stop()
     await bus.send(BusDataMessage(source="x", payload="while stopped"))
@@ -149,7 +149,7 @@ async def test_stop_drops_queued_messages_and_restart_does_not_replay(caplog: py
     await settle(bus, a, count=1)
     # A message still queued at stop() is dropped, not replayed by the next start().
     slow = Recorder("slow", delay=0.05)
-    bus.subscribe(slow)
+    await bus.subscribe(slow)
     await bus.send(BusDataMessage(source="x", target="slow", payload=1))
     await bus.send(BusDataMessage(source="x", target="slow", payload=2))
     await asyncio.sleep(0.01)
@@ -172,9 +172,9 @@ async def test_unsubscribe_from_own_handler_is_safe() -> None:
 
         async def on_bus_message(self, message: BusMessage) -> None:
             Quitter.seen += 1
-            bus.unsubscribe(self)
+            await bus.unsubscribe(self)
 
-    bus.subscribe(Quitter())
+    await bus.subscribe(Quitter())
     await bus.start()
     await bus.send(BusDataMessage(source="x", target="q"))
     await bus.send(BusDataMessage(source="x", target="q"))
@@ -182,3 +182,81 @@ async def test_unsubscribe_from_own_handler_is_safe() -> None:
     assert Quitter.seen == 1
     assert not bus.is_subscribed("q")
     await bus.stop()
+
+
+async def test_a_slow_subscriber_holds_back_the_sender_and_loses_nothing() -> None:
+    """Bounded queues: 50,000 messages to a slow subscriber never queue more than the bound."""
+    bus = AsyncQueueBus(max_queued=100)
+    seen: list[int] = []
+    peak = 0
+
+    class Slow:
+        name = "slow"
+
+        async def on_bus_message(self, message: BusMessage) -> None:
+            nonlocal peak
+            peak = max(peak, bus.queued()["slow"])
+            seen.append(message.payload)  # type: ignore[attr-defined]
+            if len(seen) % 100 == 0:
+                await asyncio.sleep(0)
+
+    await bus.subscribe(Slow())
+    await bus.start()
+    for i in range(50_000):
+        await bus.send(BusDataMessage(source="x", target="slow", payload=i))
+        peak = max(peak, bus.queued()["slow"])
+    await asyncio.wait_for(_until(lambda: len(seen) == 50_000), 20)
+    assert seen == list(range(50_000))
+    assert peak <= 101  # the bound, plus the one message a waiting sender has queued
+    await bus.stop()
+
+
+async def test_system_messages_and_sends_to_oneself_are_never_held_back() -> None:
+    bus = AsyncQueueBus(max_queued=2)
+    got: list[object] = []
+
+    class Echo:
+        name = "echo"
+
+        async def on_bus_message(self, message: BusMessage) -> None:
+            got.append(message.payload if isinstance(message, BusDataMessage) else "system")  # type: ignore[attr-defined]
+            if message.payload == 0:  # type: ignore[attr-defined]
+                for i in range(1, 10):  # its own queue fills: it must not wait for itself
+                    await bus.send(BusDataMessage(source="echo", target="echo", payload=i))
+
+    await bus.subscribe(Echo())
+    # Not started: nothing is drained, yet system messages queue past the bound without waiting.
+    for _ in range(10):
+        await asyncio.wait_for(bus.send(BusSystemMessage(source="x", target="echo")), 1)
+    await bus.start()
+    await bus.send(BusDataMessage(source="x", target="echo", payload=0))
+    await asyncio.wait_for(_until(lambda: len(got) == 20), 5)
+    assert got[:10] == ["system"] * 10 and got[10:] == list(range(10))
+    await bus.stop()
+
+
+async def test_a_sender_waiting_for_room_is_released_when_the_subscriber_goes() -> None:
+    bus = AsyncQueueBus(max_queued=1)
+
+    class Stuck:
+        name = "stuck"
+
+        async def on_bus_message(self, message: BusMessage) -> None:
+            await asyncio.sleep(3600)
+
+    await bus.subscribe(Stuck())
+    await bus.start()
+    await bus.send(BusDataMessage(source="x", target="stuck", payload=1))
+    await asyncio.sleep(0.01)
+    await bus.send(BusDataMessage(source="x", target="stuck", payload=2))
+    sender = asyncio.ensure_future(bus.send(BusDataMessage(source="x", target="stuck", payload=3)))
+    await asyncio.sleep(0.01)
+    assert not sender.done()  # held back
+    await bus.unsubscribe("stuck")
+    await asyncio.wait_for(sender, 1)
+    await bus.stop()
+
+
+async def _until(check: object) -> None:
+    while not check():  # type: ignore[operator]
+        await asyncio.sleep(0.001)

@@ -37,8 +37,8 @@ async def pair(server: RedisServer, **kwargs: Any) -> tuple[RedisBus, RedisBus, 
     a = RedisBus(server.url, channel="t", **kwargs)
     b = RedisBus(server.url, channel="t", **kwargs)
     ra, rb = Recorder("ra"), Recorder("rb")
-    a.subscribe(ra)
-    b.subscribe(rb)
+    await a.subscribe(ra)
+    await b.subscribe(rb)
     await a.start()
     await b.start()
     return a, b, ra, rb
@@ -66,7 +66,7 @@ async def test_messages_cross_in_order_and_echo_is_not_delivered_twice(redis_ser
 async def test_messages_sent_before_start_are_published_once_started(redis_server: RedisServer) -> None:
     b = RedisBus(redis_server.url, channel="t")
     rb = Recorder("rb")
-    b.subscribe(rb)
+    await b.subscribe(rb)
     await b.start()
     a = RedisBus(redis_server.url, channel="t")
     await a.send(BusDataMessage(source="x", target="rb", payload="early"))
@@ -88,7 +88,7 @@ async def test_an_unreachable_server_is_a_clear_error() -> None:
 async def test_garbage_on_the_channel_is_logged_and_skipped(redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
     b = RedisBus(redis_server.url, channel="t")
     rb = Recorder("rb")
-    b.subscribe(rb)
+    await b.subscribe(rb)
     await b.start()
     client = redis.asyncio.Redis.from_url(redis_server.url)
     garbage = [
@@ -96,18 +96,22 @@ async def test_garbage_on_the_channel_is_logged_and_skipped(redis_server: RedisS
         b"plain text",
         b'{"v": 1}',
         b'{"v": 99, "from": "x", "messages": []}',
-        b'{"v":1,"from":"x","messages":[{"type":"os.system","fields":{"source":"rm -rf /"}}]}',
-        b'{"v":1,"from":"x","messages":[{"type":"BusDataMessage","fields":{"source":"x","__class__":"evil"}}]}',
-        b'{"v":1,"from":"x","messages":[{"type":"BusDataMessage","fields":{"source":5}}, 7]}',
+        b'{"v":1,"from":"x1","messages":[{"type":"os.system","fields":{"source":"rm -rf /"}}]}',
+        b'{"v":1,"from":"x2","messages":[{"type":"BusDataMessage","fields":{"source":"x","__class__":"evil"}}]}',
+        b'{"v":1,"from":"x3","messages":[{"type":"BusDataMessage","fields":{"source":5}}, 7]}',
     ]
-    with caplog.at_level(logging.WARNING, logger="runnerconf.bus.redis"):
+    with caplog.at_level(logging.WARNING, logger="runnerconf.bus.network.redis"):
         for g in garbage:
             await client.publish("t", g)
         await client.publish("t", encode_frame("x", [BusDataMessage(source="x", target="rb", payload="still fine")]))
         await eventually(lambda: rb.got == ["still fine"])
     assert b.bad_frames == 8
-    assert "unknown message type 'os.system'" in caplog.text
+    # Logged once a minute per sender: the four frames of unknown origin share one line.
+    assert "skipped from ?: a frame that is not runnerconf's" in caplog.text
+    assert caplog.text.count("skipped from ?") == 1
+    assert "skipped from x1: a message: unknown message type 'os.system'" in caplog.text
     assert "BusDataMessage has no field(s) __class__" in caplog.text
+    assert caplog.text.count("skipped from x3") == 1  # its two bad messages: one line
     await client.aclose()
     await b.stop()
 
@@ -175,12 +179,12 @@ async def test_what_a_disconnected_bus_sends_is_kept_and_sent_in_order_when_back
     a = RedisBus(f"redis://127.0.0.1:{proxy.port}/0", channel="t", reconnect_initial=0.05, reconnect_max=0.2)
     b = RedisBus(redis_server.url, channel="t")
     rb = Recorder("rb")
-    b.subscribe(rb)
+    await b.subscribe(rb)
     await a.start()
     await b.start()
     await a.send(BusDataMessage(source="x", target="rb", payload="before"))
     await eventually(lambda: rb.got == ["before"])
-    with caplog.at_level(logging.WARNING, logger="runnerconf.bus.redis"):
+    with caplog.at_level(logging.WARNING, logger="runnerconf.bus.network.redis"):
         await proxy.cut()
         await eventually(lambda: not a.connected)
         for i in range(3):
@@ -203,7 +207,7 @@ async def test_redis_stopped_and_restarted_mid_run(redis_server: RedisServer, ca
     a, b, ra, rb = await pair(redis_server, reconnect_initial=0.05, reconnect_max=0.2)
     await a.send(BusDataMessage(source="x", target="rb", payload="before"))
     await eventually(lambda: rb.got == ["before"])
-    with caplog.at_level(logging.WARNING, logger="runnerconf.bus.redis"):
+    with caplog.at_level(logging.WARNING, logger="runnerconf.bus.network.redis"):
         redis_server.stop()
         await eventually(lambda: not a.connected and not b.connected)
         await a.send(BusDataMessage(source="x", target="rb", payload="while down"))
@@ -248,8 +252,8 @@ async def test_runners_exchange_registries_and_watch_across(redis_server: RedisS
 
     class Waiter(BaseWorker):
         async def main(self) -> None:
-            entry = await self.registry.wait_for("far")
-            waited.append(f"{entry.name}@{entry.runner}")
+            data = await self.registry.wait_for("far")
+            waited.append(f"{data.worker_name}@{data.runner}")
             await self.wait_for_stop()
 
     a, ta = await start_runner(redis_server, "edge-1", Waiter("waiter"), Idle("near"))

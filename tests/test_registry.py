@@ -1,4 +1,4 @@
-"""WorkerRegistry: watchers, isolation, pruning."""
+"""WorkerRegistry: local and remote workers, persistent watchers awaited in order, isolation."""
 
 from __future__ import annotations
 
@@ -7,94 +7,112 @@ import logging
 
 import pytest
 
-from runnerconf.bus import WorkerRegistryEntry
-from runnerconf.registry import WorkerRegistry
+from runnerconf.registry import WorkerReadyData, WorkerRegistry
+from runnerconf.registry.types import WorkerRegistryEntry
 
 
-def entry(name: str, runner: str = "r") -> WorkerRegistryEntry:
-    return WorkerRegistryEntry(name=name, runner=runner)
+def ready(name: str, runner: str = "r") -> WorkerReadyData:
+    return WorkerReadyData(worker_name=name, runner=runner)
 
 
-async def test_watch_fires_on_registration_and_at_once_when_already_ready() -> None:
-    reg = WorkerRegistry("r")
+async def test_watchers_are_awaited_in_order_inside_register_and_fire_at_once_when_ready() -> None:
+    reg = WorkerRegistry(runner_name="r")
+    assert reg.runner_name == "r"
     seen: list[str] = []
-    reg.watch("a", lambda e: seen.append(f"sync:{e.name}"))
 
-    async def later(e: WorkerRegistryEntry) -> None:
-        seen.append(f"async:{e.name}")
+    async def slow(data: WorkerReadyData) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(f"slow:{data.worker_name}@{data.runner}")
 
-    reg.watch("a", later)
-    assert seen == []
-    assert reg.register(entry("a")) is True
-    assert reg.register(entry("a")) is False  # known as is: nobody notified twice
-    await asyncio.sleep(0)
-    assert seen == ["sync:a", "async:a"]
-    reg.watch("a", lambda e: seen.append("immediate"))
+    await reg.watch("a", slow)
+    await reg.watch("a", lambda d: seen.append(f"sync:{d.worker_name}"))
+    assert await reg.register(ready("a")) is True
+    # Both ran, in order, before register() returned (as pipecat does).
+    assert seen == ["slow:a@r", "sync:a"]
+    assert await reg.register(ready("a")) is False  # known: nobody notified twice
+    await reg.watch("a", lambda d: seen.append("immediate"))
     assert seen[-1] == "immediate"
 
 
-async def test_watch_is_idempotent_per_handler_and_one_shot() -> None:
-    reg = WorkerRegistry("r")
+async def test_watchers_are_persistent_idempotent_and_removable() -> None:
+    reg = WorkerRegistry(runner_name="r")
     calls: list[str] = []
 
-    def handler(e: WorkerRegistryEntry) -> None:
-        calls.append(e.name)
+    async def handler(data: WorkerReadyData) -> None:
+        calls.append(data.worker_name)
 
-    reg.watch("a", handler)
-    reg.watch("a", handler)
-    reg.register(entry("a"))
-    reg.unregister("a")
-    reg.register(entry("a"))
+    await reg.watch("a", handler)
+    await reg.watch("a", handler)  # once per (name, handler)
+    await reg.register(ready("a"))
     assert calls == ["a"]
+    reg.unregister("a")  # it finished ...
+    await reg.register(ready("a"))  # ... and started again: the watcher fires again
+    assert calls == ["a", "a"]
+    reg.unwatch("a", handler)
+    reg.unregister("a")
+    await reg.register(ready("a"))
+    assert calls == ["a", "a"]
+    assert reg.watched() == 0
 
 
 async def test_failing_watcher_is_isolated(caplog: pytest.LogCaptureFixture) -> None:
-    reg = WorkerRegistry("r")
+    reg = WorkerRegistry(runner_name="r")
     calls: list[str] = []
 
-    def bad(e: WorkerRegistryEntry) -> None:
-        raise RuntimeError("boom")
+    def bad(data: WorkerReadyData) -> None:
+        raise RuntimeError("sync boom")
 
-    async def bad_async(e: WorkerRegistryEntry) -> None:
+    async def bad_async(data: WorkerReadyData) -> None:
         raise RuntimeError("async boom")
 
-    reg.watch("a", bad)
-    reg.watch("a", bad_async)
-    reg.watch("a", lambda e: calls.append("good"))
+    await reg.watch("a", bad)
+    await reg.watch("a", bad_async)
+    await reg.watch("a", lambda d: calls.append("good"))
     with caplog.at_level(logging.ERROR):
-        assert reg.register(entry("a")) is True
-        await reg.aclose()
+        assert await reg.register(ready("a")) is True
     assert calls == ["good"]
-    assert "boom" in caplog.text and "async boom" in caplog.text
+    assert caplog.text.count("registry watcher") == 2
     assert "a" in reg
 
 
-async def test_watcher_rewatching_during_notification_fires_once() -> None:
-    reg = WorkerRegistry("r")
-    calls: list[int] = []
+async def test_a_watcher_that_watches_again_during_notification_fires_once() -> None:
+    reg = WorkerRegistry(runner_name="r")
+    calls: list[str] = []
 
-    def handler(e: WorkerRegistryEntry) -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            reg.unregister("a")
-            reg.watch("a", handler)
+    async def handler(data: WorkerReadyData) -> None:
+        calls.append("fired")
+        await reg.watch("a", handler)  # already there: idempotent, no second call
 
-    reg.watch("a", handler)
-    reg.register(entry("a"))
-    assert calls == [1]
+    await reg.watch("a", handler)
+    await reg.register(ready("a"))
+    assert calls == ["fired"]  # the watch was there already: no second call, no loop
 
 
-async def test_local_remote_and_wait_for() -> None:
-    reg = WorkerRegistry("r")
-    reg.register(entry("mine"))
-    reg.register(entry("theirs", runner="other"))
-    assert reg.local_workers == ["mine"]
-    assert reg.remote_workers == ["theirs"]
-    waiter = asyncio.create_task(reg.wait_for("late"))
+async def test_local_remote_entries_forget_and_wait_for() -> None:
+    reg = WorkerRegistry(runner_name="mine")
+    await reg.register(ready("w1", "mine"), entry=WorkerRegistryEntry(name="w1", parent=None, active=True, started_at=1.0))
+    await reg.register(ready("w2", "other"))
+    assert reg.local_workers == ["w1"] and reg.remote_workers == ["w2"]
+    assert reg.get("w2") == WorkerReadyData(worker_name="w2", runner="other")
+    assert reg.entry("w1") == WorkerRegistryEntry(name="w1", active=True, started_at=1.0)
+    assert [e.name for e in reg.entries()] == ["w1"] and [e.name for e in reg.entries("other")] == ["w2"]
+    waiter = asyncio.ensure_future(reg.wait_for("late", timeout=2))
     await asyncio.sleep(0)
-    reg.register(entry("late", runner="other"))
+    await reg.register(ready("late", "other"))
     assert (await waiter).runner == "other"
+    assert sorted(reg.forget_runner("other")) == ["late", "w2"]
+    assert reg.remote_workers == [] and len(reg) == 1
     with pytest.raises(TimeoutError):
         await reg.wait_for("never", timeout=0.01)
-    assert reg.forget_runner("other") == ["theirs", "late"]
-    assert reg.remote_workers == []
+    assert reg.watched() == 0  # wait_for leaves no watcher behind
+
+
+async def test_the_same_name_on_two_runners_is_kept_for_both_local_first(caplog: pytest.LogCaptureFixture) -> None:
+    reg = WorkerRegistry(runner_name="mine")
+    await reg.register(ready("x", "other"))
+    with caplog.at_level(logging.WARNING):
+        assert await reg.register(ready("x", "mine")) is True
+    assert "registered on both" in caplog.text
+    assert reg.get("x") == ready("x", "mine")
+    reg.unregister("x")
+    assert reg.get("x") == ready("x", "other")

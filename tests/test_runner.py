@@ -30,7 +30,7 @@ def test_constructible_outside_a_loop_with_defaults() -> None:
     runner = WorkerRunner()
     assert runner.name.startswith("runner-") and len(runner.name) == len("runner-") + 8
     assert isinstance(runner.bus, AsyncQueueBus)
-    assert runner.registry.name == runner.name
+    assert runner.registry.runner_name == runner.name
     assert "idle" in repr(runner)
     with pytest.raises(TypeError):
         WorkerRunner("positional")  # type: ignore[misc]
@@ -165,9 +165,10 @@ async def test_teardown_is_bounded_when_a_worker_ignores_cancellation(caplog: py
     assert "abandoning 1 worker(s) that ignore cancellation: bad" in caplog.text
     assert [r.name for r in runner.failed] == ["bad"]
     bad.released = True
-    assert bad._task is not None
-    bad._task.cancel()
-    await asyncio.wait([bad._task])
+    task = bad._rc.task
+    assert task is not None
+    task.cancel()
+    await asyncio.wait([task])
 
 
 async def test_run_propagates_the_callers_cancellation_after_teardown() -> None:
@@ -252,7 +253,7 @@ async def test_end_and_cancel_go_to_roots_children_are_ended_by_their_parent() -
     await parent.add_child(child)
     await child.add_child(grandchild)
     await runner.add_workers(parent)
-    assert child.parent == "parent" and parent.children == ["child"]
+    assert child.parent == "parent" and parent.children == [child]
     task = asyncio.create_task(runner.run())
     await eventually(lambda: "grandchild" in runner.registry)
     await runner.end("bye")
@@ -262,7 +263,8 @@ async def test_end_and_cancel_go_to_roots_children_are_ended_by_their_parent() -
     # The parent finished last: its lifetime encloses its children's.
     done_order = list(runner.results)
     assert done_order.index("parent") > done_order.index("child") > done_order.index("grandchild")
-    assert any(isinstance(m, BusWorkerReadyMessage) and m.source == "child" for m in parent.messages)
+    # Readiness reaches a parent through on_worker_ready, never as a message to its handler.
+    assert not any(isinstance(m, BusWorkerReadyMessage) for m in parent.messages)
 
 
 async def test_children_are_ended_when_parent_main_returns() -> None:
@@ -394,8 +396,8 @@ async def test_registry_watch_between_workers() -> None:
 
     class Waiter(BaseWorker):
         async def main(self) -> None:
-            entry = await self.registry.wait_for("late")
-            seen.append(f"{entry.name}@{entry.runner}")
+            data = await self.registry.wait_for("late")
+            seen.append(f"{data.worker_name}@{data.runner}")
 
     await runner.add_workers(Waiter("waiter"))
 
@@ -453,8 +455,10 @@ async def test_run_twice_and_wrong_loop_are_errors() -> None:
         await runner.run()
     other = asyncio.new_event_loop()
     try:
+        with pytest.warns(DeprecationWarning, match="`loop` is deprecated since 1.5.0"):
+            bound = WorkerRunner(handle_sigint=False, loop=other)
         with pytest.raises(RuntimeError, match="another event loop"):
-            await WorkerRunner(handle_sigint=False, loop=other).run()
+            await bound.run()
     finally:
         other.close()
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
-from runnerconf.bus.async_queue import AsyncQueueBus
-from runnerconf.bus.base import WorkerBus
+from runnerconf.bus.bus import WorkerBus
+from runnerconf.bus.local import AsyncQueueBus
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.models import (
     AsyncQueueBusConfig,
@@ -196,7 +196,7 @@ def _check_bus(topology: Topology, source: SourceMap) -> list[Problem]:
         try:
             importlib.import_module("redis.asyncio")
         except ImportError:
-            from runnerconf.bus.redis import INSTALL_HINT
+            from runnerconf.bus.network.redis import INSTALL_HINT
 
             return [source.problem(("bus", "type"), "missing-extra", INSTALL_HINT)]
     return []
@@ -323,7 +323,7 @@ def build_bus(topology: Topology) -> WorkerBus:
     if isinstance(config, AsyncQueueBusConfig):
         return AsyncQueueBus()
     if isinstance(config, RedisBusConfig):
-        from runnerconf.bus.redis import RedisBus
+        from runnerconf.bus.network.redis import RedisBus
 
         return RedisBus(
             config.url,
@@ -390,7 +390,7 @@ async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> Worker
         raise TopologyError(problems)
     for rw in plan.workers:
         if rw.config.parent is not None:
-            await workers[rw.config.parent].add_child(workers[rw.config.name])
+            await workers[rw.config.parent].add_workers(workers[rw.config.name])
     await runner.add_workers(*(w for w in workers.values() if w.parent is None))
     return runner
 

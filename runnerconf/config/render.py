@@ -140,7 +140,7 @@ def _call(p: ProcessorCall) -> str:
 def _bus_details(topology: Topology) -> dict[str, Any]:
     details = {k: v for k, v in topology.bus.model_dump().items() if k in ("url", "channel")}
     if "url" in details:
-        from runnerconf.bus.redis import redact  # only for a redis bus, whose extra is installed
+        from runnerconf.bus.network.redis import redact  # only for a redis bus, whose extra is installed
 
         details["url"] = redact(details["url"])
     return details

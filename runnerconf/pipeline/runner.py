@@ -13,14 +13,14 @@ from runnerconf.workers.runner import WorkerRunner
 
 __all__ = ["PipelineRunner", "WorkerRunner"]
 
-_MESSAGE = (
-    "PipelineRunner is deprecated; use WorkerRunner from runnerconf.workers.runner "
-    "(the runner runs workers, of which PipelineWorker is one kind)"
-)
+#: Pipecat's wording, so that filters written for pipecat's warning match ours.
+_MESSAGE = "`PipelineRunner` is deprecated since 1.3.0 and will be removed in 2.0.0. Use `WorkerRunner` instead."
 
 
 class PipelineRunner(WorkerRunner):
-    """Deprecated alias of :class:`~runnerconf.workers.runner.WorkerRunner`."""
+    """Deprecated alias of :class:`~runnerconf.workers.runner.WorkerRunner` (since 1.3.0)."""
+
+    __deprecated__ = _MESSAGE
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         warnings.warn(_MESSAGE, DeprecationWarning, stacklevel=2)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from runnerconf.bus.messages import BusDataMessage, BusMessage
-from runnerconf.workers.base_worker import BaseWorker
+from runnerconf.workers.base_worker import BaseWorker, _WorkerCore
 
 __all__ = ["PipelineWorker", "Processor"]
 
@@ -29,6 +29,10 @@ class _EndOfStream:
 
 
 _EOS = _EndOfStream()
+
+
+class _PipelineCore(_WorkerCore):
+    __slots__ = ("queue", "closed", "frames_in", "frames_out", "frames_dropped", "frames_failed")
 
 
 class PipelineWorker(BaseWorker):
@@ -63,6 +67,10 @@ class PipelineWorker(BaseWorker):
         active: bool = True,
     ) -> None:
         super().__init__(name, active=active)
+        rc = self._rc
+        rc.queue = asyncio.Queue(max_queued)
+        rc.closed = False
+        rc.frames_in = rc.frames_out = rc.frames_dropped = rc.frames_failed = 0
         for p in processors:
             if not callable(p):
                 raise TypeError(f"pipeline {self.name!r}: processor {p!r} is not callable")
@@ -71,23 +79,41 @@ class PipelineWorker(BaseWorker):
         self.processors: list[Processor] = list(processors)
         self.send_to = send_to
         self.on_error = on_error
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(max_queued)
-        self._closed = False
-        self.frames_in = 0
-        self.frames_out = 0
-        self.frames_dropped = 0
-        self.frames_failed = 0
+
+    _core_type = _PipelineCore
+    _rc: _PipelineCore
+
+    @property
+    def frames_in(self) -> int:
+        """Frames queued for processing."""
+        return self._rc.frames_in
+
+    @property
+    def frames_out(self) -> int:
+        """Frames the last processor returned."""
+        return self._rc.frames_out
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames queued after the end of stream (dropped)."""
+        return self._rc.frames_dropped
+
+    @property
+    def frames_failed(self) -> int:
+        """Frames a processor failed on (with ``on_error="skip"``)."""
+        return self._rc.frames_failed
 
     # -- input ---------------------------------------------------------------------------------
 
     async def queue_frame(self, frame: Any) -> None:
         """Queue one frame for processing."""
-        if self._closed:
-            self.frames_dropped += 1
+        rc = self._rc
+        if rc.closed:
+            rc.frames_dropped += 1
             logger.warning("pipeline %s: end of stream queued; dropped frame %s", self.name, _short(frame))
             return
-        self.frames_in += 1
-        await self._queue.put(frame)
+        rc.frames_in += 1
+        await rc.queue.put(frame)
 
     async def queue_frames(self, frames: Iterable[Any]) -> None:
         """Queue several frames, in order."""
@@ -96,14 +122,16 @@ class PipelineWorker(BaseWorker):
 
     async def stop_when_done(self) -> None:
         """Process the frames already queued, then finish."""
-        if not self._closed:
-            self._closed = True
-            await self._queue.put(_EOS)
+        rc = self._rc
+        if not rc.closed:
+            rc.closed = True
+            await rc.queue.put(_EOS)
 
     @property
     def queued(self) -> int:
         """Frames waiting to be processed."""
-        return self._queue.qsize() - (1 if self._closed and not self._queue.empty() else 0)
+        queue = self._rc.queue
+        return queue.qsize() - (1 if self._rc.closed and not queue.empty() else 0)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -116,7 +144,7 @@ class PipelineWorker(BaseWorker):
             await self.queue_frame(message.payload)
 
     async def main(self) -> None:
-        queue = self._queue
+        queue = self._rc.queue
         while True:
             frame = await queue.get()
             if frame is _EOS:
@@ -135,7 +163,7 @@ class PipelineWorker(BaseWorker):
                 except Exception:
                     if self.on_error == "fail":
                         raise
-                    self.frames_failed += 1
+                    self._rc.frames_failed += 1
                     logger.exception("pipeline %s: processor %r failed on frame %s", self.name, processor, _short(f))
                     continue
                 if out is None:
@@ -152,7 +180,7 @@ class PipelineWorker(BaseWorker):
 
     async def on_output(self, frame: Any) -> None:
         """Called with every frame the last processor returns. Default: send it to ``send_to``."""
-        self.frames_out += 1
+        self._rc.frames_out += 1
         if self.send_to is not None:
             await self.send(self.send_to, frame)
 

@@ -1,45 +1,61 @@
 """``CommandWorker``: runs and supervises one process, the way docker compose or supervisord do.
 
-The process gets its own process group (session). A graceful stop sends ``stop_signal`` to the
-group and waits ``stop_timeout`` before killing it; a cancel kills it at once; when the main
-process exits, whatever it left in its group is killed too. Output lines are logged under the
-worker's name (stdout at INFO, stderr at WARNING) and read to the end, so none is lost on exit.
+The process runs in a session of its own, under a keeper (see :mod:`runnerconf.workers.keeper`)
+that adopts every process the command starts, however it detaches. A graceful stop sends
+``stop_signal`` to the command and waits ``stop_timeout`` for its whole tree to exit before killing
+what is left; a cancel kills the tree at once; when the main process exits by itself, whatever it
+started is killed too. Output lines are logged under the worker's name (stdout at INFO, stderr at
+WARNING) and read to the end, so none is lost on exit. An optional health check probes the
+process; an unhealthy one is restarted per the restart policy.
 
-No process outlives the runner: live groups are killed at interpreter exit, by
-:func:`reap_process_groups` (which the CLI wraps around ``up``, covering SIGTERM/SIGHUP the runner
-does not handle), and, on Linux, each child is also killed by the kernel if the process that
-started it dies (``PR_SET_PDEATHSIG``), even by SIGKILL.
+No process of a command outlives ``up``: live trees are killed at interpreter exit, by
+:func:`~runnerconf.workers.processes.reap_process_groups` (which the CLI wraps around ``up``,
+covering SIGTERM/SIGHUP the runner does not handle), and, on Linux, by the keeper when ``up`` dies,
+even by SIGKILL.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import re
 import shlex
 import signal
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from runnerconf.workers.base_worker import BaseWorker
+from runnerconf.workers.health import HealthCheck, probe
+from runnerconf.workers.processes import (
+    KILL_ALL,
+    USE_KEEPER,
+    die_with_parent,
+    keeper_argv,
+    kill_all_trees,
+    kill_tree,
+    reap_process_groups,
+    signal_group,
+    track,
+    untrack,
+)
 
-__all__ = ["CommandError", "CommandWorker", "kill_all_process_groups", "reap_process_groups"]
+__all__ = ["CommandError", "CommandWorker", "describe_exit", "kill_all_process_groups", "reap_process_groups"]
 
 logger = logging.getLogger(__name__)
 
 RestartPolicy = Literal["no", "on-failure", "always"]
 
-#: Process groups started by command workers and not yet cleaned up, by pgid.
-_LIVE_GROUPS: set[int] = set()
-
 #: Longest output line read as one line; longer ones are logged in pieces.
 _LINE_LIMIT = 1 << 20
+#: How long a killed tree gets to be gone before the group is killed as a backstop.
+_KILL_GRACE = 2.0
+_START_FAILURE = "runnerconf: cannot start "
+
+#: Older name of :func:`~runnerconf.workers.processes.kill_all_trees`.
+kill_all_process_groups = kill_all_trees
 
 
 class CommandError(RuntimeError):
@@ -47,65 +63,6 @@ class CommandError(RuntimeError):
 
     #: The message says it all; a Python traceback would only point into the supervisor.
     log_traceback = False
-
-
-def kill_all_process_groups() -> None:
-    """SIGKILL every process group a command worker started and has not cleaned up."""
-    for pgid in list(_LIVE_GROUPS):
-        _killpg(pgid, signal.SIGKILL)
-        _LIVE_GROUPS.discard(pgid)
-
-
-atexit.register(kill_all_process_groups)
-
-
-@contextlib.contextmanager
-def reap_process_groups(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
-    """Kill live process groups when the block ends, and on fatal signals nobody else handles.
-
-    For each of ``signals`` whose handler is the default (the process would die without cleaning
-    up), a handler is installed that kills the groups, then dies of the same signal. A runner that
-    handles the signal itself overrides this while it runs, and restores it afterwards.
-    """
-    installed = []
-    for sig in signals:
-        if signal.getsignal(sig) is signal.SIG_DFL:
-            signal.signal(sig, _die_after_reaping)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        kill_all_process_groups()
-        for sig in installed:
-            signal.signal(sig, signal.SIG_DFL)
-
-
-def _die_after_reaping(signum: int, frame: Any) -> None:
-    kill_all_process_groups()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _killpg(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - pgid reused by someone else's group
-        logger.warning("not allowed to signal process group %d", pgid)
-        return False
-    return True
-
-
-if sys.platform.startswith("linux"):
-    _libc = ctypes.CDLL(None, use_errno=True)
-
-    def _die_with_parent() -> None:
-        # Runs in the child between fork and exec: the kernel kills it if its parent dies.
-        _libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-else:  # pragma: no cover
-    _die_with_parent = None  # type: ignore[assignment]
 
 
 def _exit_of(proc: asyncio.subprocess.Process) -> asyncio.Future[None]:
@@ -151,6 +108,16 @@ def describe_exit(returncode: int) -> str:
     return f"code {returncode}"
 
 
+def describe_exit(returncode: int) -> str:
+    """``code 3`` or ``signal SIGTERM``."""
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"code {returncode}"
+
+
 class CommandWorker(BaseWorker):
     """Runs ``command`` as a supervised process.
 
@@ -160,15 +127,16 @@ class CommandWorker(BaseWorker):
         cwd: Working directory of the process.
         env: Variables added to (or, without ``inherit_env``, making up) the environment.
         inherit_env: Start from this process's environment.
-        stop_signal: Sent to the process group on a graceful stop.
-        stop_timeout: Seconds between ``stop_signal`` and SIGKILL.
-        restart: ``no``; ``on-failure`` (non-zero exit); ``always`` (any exit).
+        stop_signal: Sent to the command on a graceful stop.
+        stop_timeout: Seconds the whole tree gets, after ``stop_signal``, before SIGKILL.
+        restart: ``no``; ``on-failure`` (non-zero exit, or unhealthy); ``always`` (any exit).
         max_restarts: Restarts allowed over the worker's life (None: no limit).
         backoff_initial, backoff_max, backoff_factor: Restart delays grow from ``backoff_initial``
             by ``backoff_factor`` up to ``backoff_max``.
         ready_line: A regular expression; the worker is ready once an output line matches it
-            (without it: once the process has started).
+            (without it: once the health check passes, or else once the process has started).
         ready_timeout: Fail if not ready within this many seconds of the first start.
+        healthcheck: Probe the process (see :class:`~runnerconf.workers.health.HealthCheck`).
         depends_on, active: See :class:`BaseWorker`.
     """
 
@@ -191,6 +159,7 @@ class CommandWorker(BaseWorker):
         backoff_factor: float = 2.0,
         ready_line: str | None = None,
         ready_timeout: float | None = None,
+        healthcheck: HealthCheck | None = None,
         depends_on: Sequence[str] = (),
         active: bool = True,
     ) -> None:
@@ -199,6 +168,8 @@ class CommandWorker(BaseWorker):
             raise ValueError(f"worker {self.name!r}: empty command")
         if restart not in ("no", "on-failure", "always"):
             raise ValueError(f"restart must be 'no', 'on-failure' or 'always', not {restart!r}")
+        if not (stop_timeout >= 0 and backoff_initial >= 0 and backoff_max >= 0 and backoff_factor >= 1):
+            raise ValueError("stop_timeout and backoff delays must be >= 0, backoff_factor >= 1")
         self.command: str | list[str] = command if isinstance(command, str) else [str(a) for a in command]
         self.cwd = os.fspath(cwd) if cwd is not None else None
         self.env = {k: str(v) for k, v in (env or {}).items()}
@@ -212,44 +183,61 @@ class CommandWorker(BaseWorker):
         self.backoff_factor = backoff_factor
         self.ready_pattern = re.compile(ready_line) if ready_line is not None else None
         self.ready_timeout = ready_timeout
+        self.healthcheck = healthcheck
         #: Processes started so far (1 + restarts).
         self.starts = 0
+        #: Restarts so far.
+        self.restarts = 0
         #: Exit code of the last process (negative: killed by that signal), None while running.
         self.returncode: int | None = None
-        #: Process id and process group id of the current process.
+        #: Process id of the current process (of its keeper on Linux); also its process group.
         self.pid: int | None = None
+        #: True once the health check passed, False once it failed, None before (or without one).
+        self.healthy: bool | None = None
         self._proc: asyncio.subprocess.Process | None = None
+        self._unhealthy: str | None = None
+        self._start_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def next_delay(self, previous: float | None) -> float:
+        """The delay before the next restart: ``initial``, then times ``factor``, at most ``max``.
+
+        Computed step by step (never as a power), so restarting for ever never overflows.
+        """
+        if previous is None:
+            return min(self.backoff_initial, self.backoff_max)
+        return min(previous * self.backoff_factor, self.backoff_max)
+
     async def main(self) -> None:
-        restarts = 0
+        delay: float | None = None
         ready_deadline = None if self.ready_timeout is None else time.monotonic() + self.ready_timeout
         while True:
             returncode = await self._run_once(ready_deadline)
             if self.stop_requested:
                 return
-            failed = returncode != 0
+            if self._start_error is not None:
+                raise CommandError(self._start_error)
+            why = f"unhealthy ({self._unhealthy})" if self._unhealthy else f"exited with {describe_exit(returncode)}"
+            failed = returncode != 0 or self._unhealthy is not None
             if self.restart == "no" or (self.restart == "on-failure" and not failed):
                 if failed:
-                    raise CommandError(f"process exited with {describe_exit(returncode)}")
+                    raise CommandError(f"process {why}")
                 return
-            if self.max_restarts is not None and restarts >= self.max_restarts:
-                raise CommandError(
-                    f"process exited with {describe_exit(returncode)}; "
-                    f"giving up after {restarts} restart{'s' if restarts != 1 else ''}"
-                )
-            restarts += 1
-            delay = min(self.backoff_initial * self.backoff_factor ** (restarts - 1), self.backoff_max)
+            if self.max_restarts is not None and self.restarts >= self.max_restarts:
+                n = self.restarts
+                raise CommandError(f"process {why}; giving up after {n} restart{'s' if n != 1 else ''}")
+            self.restarts += 1
+            delay = self.next_delay(delay)
             limit = "" if self.max_restarts is None else f"/{self.max_restarts}"
             logger.warning(
-                "worker %s: process exited with %s; restart %d%s in %.2fs",
+                "worker %s: process %s; restart %d%s in %.2fs",
                 self.name,
-                describe_exit(returncode),
-                restarts,
+                why,
+                self.restarts,
                 limit,
                 delay,
-                extra={"event": "command_restart", "worker": self.name, "attempt": restarts, "delay": delay},
+                extra={"event": "command_restart", "worker": self.name, "attempt": self.restarts, "delay": delay},
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wait_for_stop(), delay)
@@ -257,15 +245,17 @@ class CommandWorker(BaseWorker):
                 return
 
     async def _run_once(self, ready_deadline: float | None) -> int:
+        self._unhealthy = None
         proc = await self._spawn()
-        pgid = proc.pid
+        pid = proc.pid
         readers = [
             asyncio.ensure_future(self._pump(proc.stdout, logging.INFO, "stdout")),
             asyncio.ensure_future(self._pump(proc.stderr, logging.WARNING, "stderr")),
         ]
-        # proc.wait() also waits for the pipes to close, which a grandchild holding them delays:
-        # watch the main process itself, and wait() once its group is gone.
+        # proc.wait() also waits for the pipes to close, which a process holding them delays:
+        # watch the process itself, and wait() once its tree is gone.
         exited = _exit_of(proc)
+        health = asyncio.ensure_future(self._watch_health(pid)) if self.healthcheck is not None else None
         t0 = time.monotonic()
         try:
             stop = asyncio.ensure_future(self.wait_for_stop())
@@ -277,20 +267,25 @@ class CommandWorker(BaseWorker):
                         timeout = max(0.0, ready_deadline - time.monotonic())
                     done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                     if not done:
-                        raise CommandError(f"not ready within {self.ready_timeout:g}s (no output line matched)")
+                        what = "no output line matched" if self.ready_pattern is not None else "the health check did not pass"
+                        raise CommandError(f"not ready within {self.ready_timeout:g}s ({what})")
                     if stop in done and not exited.done():
                         waits.discard(stop)
-                        await self._stop_gracefully(pgid, exited)
+                        await self._stop_gracefully(pid, exited)
             finally:
                 stop.cancel()
+                if health is not None:
+                    health.cancel()
         finally:
             # Normal exit, failure or cancellation: nothing of this process may survive it.
-            _killpg(pgid, signal.SIGKILL)
-            _LIVE_GROUPS.discard(pgid)
+            if not exited.done():
+                await self._kill(pid, exited)
+            signal_group(pid, signal.SIGKILL)
+            untrack(pid)
             exited.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 self.returncode = await asyncio.shield(proc.wait())
-            # The pipes are closed now that the whole group is gone: read the last lines, bounded.
+            # The pipes are closed now that the whole tree is gone: read the last lines, bounded.
             await asyncio.wait(readers, timeout=2.0)
             for r in readers:
                 r.cancel()
@@ -298,43 +293,46 @@ class CommandWorker(BaseWorker):
         returncode = proc.returncode
         if returncode is None:  # cancelled again while reaping it (the runner's backstop)
             raise asyncio.CancelledError()
+        if returncode == -KILL_ALL:
+            # Killed before its keeper was ready to take the signal: killed, as SIGKILL would.
+            returncode = self.returncode = -signal.SIGKILL
         logger.log(
             logging.INFO if returncode == 0 or self.stop_requested else logging.WARNING,
             "worker %s: process %d exited with %s after %.3fs",
             self.name,
-            pgid,
+            pid,
             describe_exit(returncode),
             time.monotonic() - t0,
-            extra={"event": "command_exit", "worker": self.name, "pid": pgid, "returncode": returncode},
+            extra={"event": "command_exit", "worker": self.name, "pid": pid, "returncode": returncode},
         )
         return returncode
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
-        kwargs: dict[str, Any] = dict(
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=self.cwd,
-            env=env,
-            start_new_session=True,  # its own process group: signals reach its whole tree
-            limit=_LINE_LIMIT,
-            preexec_fn=_die_with_parent,
-        )
+        argv = ["/bin/sh", "-c", self.command] if isinstance(self.command, str) else self.command
+        self._start_error = None
         try:
-            if isinstance(self.command, str):
-                proc = await asyncio.create_subprocess_shell(self.command, **kwargs)
-            else:
-                proc = await asyncio.create_subprocess_exec(*self.command, **kwargs)
+            proc = await asyncio.create_subprocess_exec(
+                *keeper_argv(argv),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=self.cwd,
+                env=env,
+                start_new_session=True,  # a session of its own: signals reach its whole group
+                limit=_LINE_LIMIT,
+                preexec_fn=die_with_parent,
+            )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-            what = self.command if isinstance(self.command, str) else self.command[0]
+            what = argv[0] if not isinstance(self.command, str) else self.command
             where = f" in {self.cwd!r}" if isinstance(exc, NotADirectoryError) or (self.cwd and not os.path.isdir(self.cwd)) else ""
             raise CommandError(f"cannot start {what!r}{where}: {exc.strerror or exc}") from exc
-        _LIVE_GROUPS.add(proc.pid)
+        track(proc.pid)
         self._proc = proc
         self.pid = proc.pid
         self.starts += 1
         self.returncode = None
+        self.healthy = None
         logger.info(
             "worker %s: started process %d (%s)",
             self.name,
@@ -342,34 +340,73 @@ class CommandWorker(BaseWorker):
             self.command if isinstance(self.command, str) else shlex.join(self.command),
             extra={"event": "command_start", "worker": self.name, "pid": proc.pid, "start": self.starts},
         )
-        if self.ready_pattern is None:
-            self.mark_ready()
+        if self.ready_pattern is None and self.healthcheck is None:
+            await self.mark_ready()
         return proc
 
-    async def _stop_gracefully(self, pgid: int, exited: asyncio.Future[None]) -> None:
+    async def _stop_gracefully(self, pid: int, exited: asyncio.Future[None]) -> None:
         reason = self.cancel_reason or self.end_reason
-        logger.info(
-            "worker %s: sending %s to process group %d (%s)", self.name, self.stop_signal.name, pgid, reason
-        )
-        _killpg(pgid, self.stop_signal)
+        logger.info("worker %s: sending %s to process group %d (%s)", self.name, self.stop_signal.name, pid, reason)
+        signal_group(pid, self.stop_signal)
         try:
+            # The keeper exits once the whole tree has: the grace period is the tree's, not only
+            # the main process's (a shell that dies at once does not cut the program's cleanup).
             await asyncio.wait_for(asyncio.shield(exited), self.stop_timeout)
         except TimeoutError:
             logger.warning(
                 "worker %s: process %d still running %gs after %s; killing it",
                 self.name,
-                pgid,
+                pid,
                 self.stop_timeout,
                 self.stop_signal.name,
-                extra={"event": "command_kill", "worker": self.name, "pid": pgid},
+                extra={"event": "command_kill", "worker": self.name, "pid": pid},
             )
-            _killpg(pgid, signal.SIGKILL)
-            await asyncio.shield(exited)
+            await self._kill(pid, exited)
+
+    async def _kill(self, pid: int, exited: asyncio.Future[None]) -> None:
+        kill_tree(pid)
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), _KILL_GRACE)
+        except TimeoutError:
+            signal_group(pid, signal.SIGKILL)  # the keeper itself does not answer
 
     async def on_cancel(self, reason: str | None) -> None:
-        # A cancel does not wait for the process: kill the group now (main() is cancelled next).
+        # A cancel does not wait for the process: kill its tree now (main() is cancelled next).
         if self._proc is not None and self._proc.returncode is None:
-            _killpg(self._proc.pid, signal.SIGKILL)
+            kill_tree(self._proc.pid)
+
+    async def _watch_health(self, pid: int) -> None:
+        check = self.healthcheck
+        assert check is not None
+        env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
+        started = time.monotonic()
+        failures = 0
+        while True:
+            reason = await probe(check, cwd=self.cwd, env=env)
+            in_start_period = time.monotonic() - started < check.start_period
+            if reason is None:
+                failures = 0
+                if self.healthy is not True:
+                    logger.info("worker %s is healthy (%s)", self.name, check.describe(), extra={"event": "command_healthy", "worker": self.name})
+                self.healthy = True
+                if self.ready_pattern is None:
+                    await self.mark_ready()
+            elif not in_start_period:
+                failures += 1
+                logger.warning(
+                    "worker %s: health check failed (%d/%d): %s",
+                    self.name,
+                    failures,
+                    check.retries,
+                    reason,
+                    extra={"event": "command_unhealthy", "worker": self.name, "failures": failures},
+                )
+                if failures >= check.retries:
+                    self.healthy = False
+                    self._unhealthy = reason
+                    kill_tree(pid)  # the exit is then handled as a failure (restart policy)
+                    return
+            await asyncio.sleep(check.interval)
 
     async def _pump(self, stream: asyncio.StreamReader | None, level: int, name: str) -> None:
         if stream is None:
@@ -383,10 +420,12 @@ class CommandWorker(BaseWorker):
             if not raw:
                 return
             line = raw.decode(errors="replace").rstrip("\r\n")
+            if name == "stderr" and USE_KEEPER and line.startswith(_START_FAILURE) and self._start_error is None:
+                self._start_error = line[len("runnerconf: ") :]
             logger.log(level, "[%s] %s", self.name, line, extra=extra)
             if self.ready_pattern is not None and not self.ready and self.ready_pattern.search(line):
                 logger.info("worker %s is ready (output matched %r)", self.name, self.ready_pattern.pattern)
-                self.mark_ready()
+                await self.mark_ready()
 
     def __repr__(self) -> str:
         pid = f" pid={self.pid}" if self._proc is not None else ""

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from runnerconf.bus.base import WorkerBus
+from runnerconf.bus.bus import WorkerBus
 from runnerconf.bus.messages import BusCancelMessage, BusEndMessage, BusMessage, BusWorkerRegistryMessage
 from runnerconf.workers.exchange import RUNNERS
 
@@ -74,7 +74,7 @@ async def stop_runners(
     me = f"runnerconf-down-{uuid.uuid4().hex[:8]}"
     wanted = set(runners or expected)
     listener = _Listener(me)
-    bus.subscribe(listener, groups=(RUNNERS,))  # runners announce their leaving to the group
+    await bus.subscribe(listener, groups=(RUNNERS,))  # runners announce their leaving to the group
     await bus.start()
     loop = asyncio.get_running_loop()
     try:
@@ -89,7 +89,7 @@ async def stop_runners(
         return DownResult(found=targets, stopped=[r for r in targets if r in listener.left])
     finally:
         await bus.send(BusWorkerRegistryMessage(source=me, target=RUNNERS, runner=me, full=True, left=True))
-        bus.unsubscribe(listener)
+        await bus.unsubscribe(listener)
         await bus.stop()
 
 

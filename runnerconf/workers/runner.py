@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import inspect
 import logging
-import time
 import uuid
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any, Literal
 
-from runnerconf.bus.async_queue import AsyncQueueBus
-from runnerconf.bus.base import WorkerBus
+from runnerconf.bus.bus import WorkerBus
+from runnerconf.bus.local import AsyncQueueBus
 from runnerconf.bus.messages import (
     BusAddWorkerMessage,
     BusCancelMessage,
@@ -22,36 +19,28 @@ from runnerconf.bus.messages import (
     BusEndMessage,
     BusEndWorkerMessage,
     BusMessage,
-    BusWorkerReadyMessage,
     BusWorkerRegistryMessage,
-    WorkerRegistryEntry,
 )
+from runnerconf.bus.subscriber import BusSubscriber
 from runnerconf.registry import WorkerRegistry
-from runnerconf.workers.base_worker import BaseWorker, WorkerState
+from runnerconf.registry.types import WorkerReadyData, WorkerRegistryEntry
+from runnerconf.utils.asyncio.task_manager import BaseTaskManager, TaskManager
+from runnerconf.utils.base_object import BaseObject
+from runnerconf.workers.base_worker import BaseWorker, WorkerParams, WorkerState
 from runnerconf.workers.exchange import RUNNERS, RegistryExchange
+from runnerconf.workers.outcomes import Outcomes, RecentNames, WorkerResult
 from runnerconf.workers.signals import SignalHandlers
+from runnerconf.workers.stopping import tear_down
 
-__all__ = ["RUNNERS", "WorkerResult", "WorkerRunner"]
+__all__ = ["RUNNERS", "FailurePolicy", "WorkerResult", "WorkerRunner"]
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ("on_ready", "on_error")
 SignalAction = Literal["end", "cancel"]
+FailurePolicy = Literal["continue", "end", "cancel"]
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerResult:
-    """How one worker's life ended."""
-
-    name: str
-    #: ``finished``, ``failed``, ``cancelled`` or ``abandoned`` (ignored cancellation).
-    outcome: str
-    duration: float
-    root: bool
-    error: BaseException | None = None
-
-
-class WorkerRunner:
+class WorkerRunner(BaseObject, BusSubscriber):
     """Runs workers on a bus until they finish or the runner is ended, cancelled or signalled.
 
     Add workers with :meth:`add_workers` (before or during :meth:`run`), then ``await run()``.
@@ -61,9 +50,10 @@ class WorkerRunner:
     cancellation for ``cancel_timeout`` more seconds is reported and abandoned, so :meth:`run` always
     returns. :meth:`cancel` skips the grace period, also when it comes during one (a second signal).
 
-    Events (register with :meth:`event_handler`; handlers may be sync or async and get the runner
+    Events (``@runner.event_handler(name)``; handlers may be sync or async and get the runner
     first): ``on_ready(runner)`` once the queued workers were started; ``on_error(runner, worker,
-    exception)`` when a worker fails (its ``on_start`` or ``main`` raised). The other workers go on.
+    exception)`` when a worker fails (its ``on_start`` or ``main`` raised). The other workers go on,
+    unless ``on_failure`` (or the worker's ``required``) says otherwise.
 
     Args:
         name: Unique among runners sharing a network bus. Default ``runner-<8 hex>``.
@@ -71,12 +61,19 @@ class WorkerRunner:
         handle_sigint: Handle SIGINT while :meth:`run` runs (previous handler restored after).
         handle_sigterm: Same for SIGTERM.
         force_gc: Run a full garbage collection once the workers are gone.
-        loop: The loop :meth:`run` must run on; default whichever loop runs it.
+        check_dangling_tasks: Warn about tasks left on the runner's task manager at the end.
+        loop: Deprecated (pipecat 1.5): the loop :meth:`run` must run on; pass ``task_manager``.
+        task_manager: The task manager workers share; default one on the loop :meth:`run` runs on.
         stop_timeout: Grace period, in seconds, a graceful stop gives workers.
         cancel_timeout: Seconds a cancelled worker gets before it is abandoned.
         on_signal: What the first signal does: ``"end"`` (graceful) or ``"cancel"``. A second
             signal always cancels.
+        on_failure: When a worker fails for good: ``"continue"`` (the others go on), ``"end"`` or
+            ``"cancel"`` the runner. A worker with ``required = True`` ends the runner (cancels
+            it, with ``on_failure="cancel"``) whatever this says.
     """
+
+    _event_names = ("on_ready", "on_error")
 
     def __init__(
         self,
@@ -86,27 +83,40 @@ class WorkerRunner:
         handle_sigint: bool = True,
         handle_sigterm: bool = False,
         force_gc: bool = False,
+        check_dangling_tasks: bool = True,
         loop: asyncio.AbstractEventLoop | None = None,
+        task_manager: BaseTaskManager | None = None,
         stop_timeout: float = 10.0,
         cancel_timeout: float = 5.0,
         on_signal: SignalAction = "end",
+        on_failure: FailurePolicy = "continue",
     ) -> None:
-        if stop_timeout < 0 or cancel_timeout < 0:
-            raise ValueError("stop_timeout and cancel_timeout must be >= 0")
+        if not (stop_timeout >= 0 and cancel_timeout >= 0):  # also refuses NaN
+            raise ValueError("stop_timeout and cancel_timeout must be numbers >= 0")
         if on_signal not in ("end", "cancel"):
             raise ValueError(f"on_signal must be 'end' or 'cancel', not {on_signal!r}")
-        self._name = name or f"runner-{uuid.uuid4().hex[:8]}"
+        if on_failure not in ("continue", "end", "cancel"):
+            raise ValueError(f"on_failure must be 'continue', 'end' or 'cancel', not {on_failure!r}")
+        super().__init__(name=name or f"runner-{uuid.uuid4().hex[:8]}", task_manager=task_manager)
+        if loop is not None:
+            warnings.warn(
+                "`loop` is deprecated since 1.5.0 and will be removed in 2.0.0. Use `task_manager` instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self._bus = bus if bus is not None else AsyncQueueBus()
-        self._registry = WorkerRegistry(self._name)
+        self._registry = WorkerRegistry(runner_name=self.name)
         self.handle_sigint = handle_sigint
         self.handle_sigterm = handle_sigterm
         self.force_gc = force_gc
+        self.check_dangling_tasks = check_dangling_tasks
         self.stop_timeout = stop_timeout
         self.cancel_timeout = cancel_timeout
         self.on_signal = on_signal
+        self.on_failure = on_failure
         self._loop = loop
-        self._events: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
-        self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._internal: set[asyncio.Task[Any]] = set()
+        self._subscribed = False
         self._workers: dict[str, BaseWorker] = {}
         self._queued: list[BaseWorker] = []
         self._live_roots = 0
@@ -121,19 +131,15 @@ class WorkerRunner:
         self._never_ready_waiters: dict[str, list[asyncio.Future[None]]] = {}
         # Names known to have been ready (here or on a peer), and local ones that have finished
         # since: a depends_on on a worker that already did its work and left is satisfied.
-        self._ever_ready: set[str] = set()
-        self._finished_ready: set[str] = set()
-        #: Outcome of every worker that ran, by name (a reused name keeps the latest).
-        self.results: dict[str, WorkerResult] = {}
+        self._ever_ready = RecentNames()
+        self._finished_ready = RecentNames()
+        self._outcomes = Outcomes()
         #: True when the runner ended by cancelling (cancel(), second signal, or run() cancelled).
         self.cancelled = False
+        #: Why the runner stopped (the end or cancel reason), once it has.
+        self.stop_reason: str | None = None
 
     # -- properties ----------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The runner's name."""
-        return self._name
 
     @property
     def bus(self) -> WorkerBus:
@@ -150,9 +156,14 @@ class WorkerRunner:
         """True between the start of :meth:`run` and its teardown."""
         return self._phase == "running"
 
+    @property
+    def phase(self) -> str:
+        """``idle``, ``running``, ``stopping`` or ``done``."""
+        return self._phase
+
     def _signal_handlers(self) -> SignalHandlers:
         return SignalHandlers(
-            f"runner {self._name}",
+            f"runner {self.name}",
             sigint=self.handle_sigint,
             sigterm=self.handle_sigterm,
             first=self.on_signal,
@@ -172,13 +183,29 @@ class WorkerRunner:
         return self._signals.forced
 
     @property
+    def results(self) -> OrderedDict[str, WorkerResult]:
+        """The latest outcomes, by worker name (a reused name keeps its latest; bounded)."""
+        return self._outcomes.results
+
+    @property
     def failed(self) -> list[WorkerResult]:
-        """Results of the workers that failed (raised) or were abandoned."""
-        return [r for r in self.results.values() if r.outcome in ("failed", "abandoned")]
+        """Recent results of the workers that failed (raised) or were abandoned."""
+        return self._outcomes.failed
+
+    def any_failed(self) -> bool:
+        """Whether any worker failed or was abandoned during this run."""
+        return self._outcomes.any_failed()
+
+    def workers(self) -> list[BaseWorker]:
+        """The workers of this runner that have not finished, in the order they were added."""
+        return list(self._workers.values())
 
     def get_worker(self, name: str) -> BaseWorker | None:
         """A worker of this runner that has not finished yet, or None."""
         return self._workers.get(name)
+
+    def _was_ready(self, name: str) -> bool:
+        return name in self._registry or name in self._ever_ready
 
     async def wait_ready(self, name: str) -> None:
         """Wait until the worker ``name`` is ready (here or on a peer runner).
@@ -186,16 +213,15 @@ class WorkerRunner:
         Raises:
             RuntimeError: a local worker of that name finished without ever becoming ready.
         """
-        if name in self._registry or name in self._ever_ready:
+        if self._was_ready(name):
             return  # ready now, or was (a dependency that already did its work and finished)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def ready(entry: WorkerRegistryEntry) -> None:
+        def ready(data: WorkerReadyData) -> None:
             if not future.done():
                 future.set_result(None)
 
-        self._registry.watch(name, ready)
+        await self._registry.watch(name, ready)
         self._never_ready_waiters.setdefault(name, []).append(future)
         try:
             await future
@@ -208,47 +234,26 @@ class WorkerRunner:
                     del self._never_ready_waiters[name]
 
     def summary(self) -> dict[str, int]:
-        """Counts of worker outcomes: finished, failed, cancelled, abandoned."""
-        counts = {"finished": 0, "failed": 0, "cancelled": 0, "abandoned": 0}
-        for result in self.results.values():
-            counts[result.outcome] = counts.get(result.outcome, 0) + 1
-        return counts
+        """Counts of worker outcomes during this run: finished, failed, cancelled, abandoned."""
+        return dict(self._outcomes.counts)
 
     # -- events --------------------------------------------------------------------------------
 
-    def event_handler(self, event_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator registering a handler for ``on_ready`` or ``on_error``."""
-
-        def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
-            self.add_event_handler(event_name, handler)
-            return handler
-
-        return decorator
-
-    def add_event_handler(self, event_name: str, handler: Callable[..., Any]) -> None:
-        """Register ``handler`` for ``event_name`` (ValueError for an unknown event)."""
-        if event_name not in self._events:
-            raise ValueError(f"unknown event {event_name!r}; expected one of {', '.join(EVENTS)}")
-        self._events[event_name].append(handler)
-
     def _emit(self, event_name: str, *args: Any) -> None:
-        # Handlers run in their own tasks: a slow or failing handler never blocks the runner.
-        for handler in self._events[event_name]:
-            task = asyncio.get_running_loop().create_task(
-                self._call_handler(event_name, handler, args), name=f"{self._name}:{event_name}"
-            )
-            self._handler_tasks.add(task)
-            task.add_done_callback(self._handler_tasks.discard)
+        # The handlers run in tasks of their own: a slow or failing one never blocks the runner.
+        self._fire(event_name, *args)
 
-    async def _call_handler(self, event_name: str, handler: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            result = handler(self, *args)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("runner %s: %s handler %r failed", self._name, event_name, handler)
+    def _spawn(self, coroutine: Any, what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=f"{self.name}:{what}")
+        self._internal.add(task)
+        task.add_done_callback(self._internal.discard)
 
     # -- adding workers ------------------------------------------------------------------------
+
+    async def _subscribe(self) -> None:
+        if not self._subscribed:
+            self._subscribed = True
+            await self._bus.subscribe(self, groups=(RUNNERS,))
 
     async def add_workers(self, *workers: BaseWorker) -> None:
         """Attach workers to this runner's bus and registry, and start them.
@@ -257,21 +262,26 @@ class WorkerRunner:
         each starts at once. A name already in use (or the runner's own) is skipped with an error
         logged. Children a worker adopted before being added come along after it.
         """
+        await self._subscribe()
         started = False
         for worker in workers:
             name = worker.name
-            if name in self._workers or name == self._name:
-                logger.error("runner %s: a worker named %r already exists; skipping it", self._name, name)
+            rc = worker._rc
+            if name in self._workers or name == self.name:
+                logger.error("runner %s: a worker named %r already exists; skipping it", self.name, name)
                 continue
-            if worker._runner is not None:
-                logger.error("runner %s: worker %r belongs to another runner; skipping it", self._name, name)
+            if rc.runner is not None:
+                logger.error("runner %s: worker %r belongs to a runner already; skipping it", self.name, name)
                 continue
             if self._phase in ("stopping", "done"):
-                logger.warning("runner %s is stopping; worker %r was not started", self._name, name)
+                logger.warning("runner %s is stopping; worker %r was not started", self.name, name)
                 continue
-            worker._attach(self)
+            if rc.parent is not None and rc.parent not in self._workers:
+                logger.warning("runner %s: worker %r: its parent %r is not running; skipping it", self.name, name, rc.parent)
+                continue
+            await worker.attach(registry=self._registry, bus=self._bus, worker_runner=self)
             self._workers[name] = worker
-            if worker.parent is None:
+            if rc.parent is None:
                 self._live_roots += 1
             if self._idle is not None:
                 self._idle.clear()
@@ -280,95 +290,132 @@ class WorkerRunner:
                 started = True
             else:
                 self._queued.append(worker)
-            if worker._pending_children:
-                children, worker._pending_children = worker._pending_children, []
+            if rc.pending_children:
+                children, rc.pending_children = rc.pending_children, None
                 await self.add_workers(*children)
         if started:
             # One loop turn: a worker whose on_start does not suspend is ready when this returns.
             await asyncio.sleep(0)
 
     def _start(self, worker: BaseWorker) -> None:
-        worker._task = asyncio.get_running_loop().create_task(
-            self._run_worker(worker), name=f"worker:{worker.name}"
-        )
+        worker._rc.task = asyncio.get_running_loop().create_task(self._run_worker(worker), name=f"worker:{worker.name}")
 
     async def _run_worker(self, worker: BaseWorker) -> None:
-        logger.info("worker %s started", worker.name, extra={"event": "worker_started", "worker": worker.name})
+        logger.info("worker %s started", worker.name, extra={"event": "worker_started", "worker": worker.name, "runner": self.name})
         try:
-            await worker._run()
+            await worker.run(WorkerParams(task_manager=self.task_manager))
         except asyncio.CancelledError:
             # Cancelled by the teardown backstop; the task ends normally so nothing re-raises it.
-            worker.state = WorkerState.CANCELLED
-        except Exception as exc:  # _run records failures itself; this is a bug guard
+            worker._rc.state = WorkerState.CANCELLED
+        except Exception as exc:  # a run() of the user's own that raised
             worker._fail(exc, "run")
         finally:
             self._worker_done(worker)
 
-    def _worker_ready(self, worker: BaseWorker) -> None:
+    async def _worker_ready(self, worker: BaseWorker) -> None:
+        rc = worker._rc
         entry = WorkerRegistryEntry(
-            name=worker.name, runner=self._name, parent=worker.parent, started_at=worker.started_at
+            name=rc.name, parent=rc.parent, active=rc.active, bridged=worker.bridged, started_at=rc.started_at
         )
-        self._ever_ready.add(worker.name)
-        self._registry.register(entry)
-        if worker.parent is not None:
-            self._bus.deliver(
-                BusWorkerReadyMessage(
-                    source=worker.name, target=worker.parent, runner=self._name, parent=worker.parent
-                )
-            )
+        self._ever_ready.add(rc.name)
+        await self._registry.register(WorkerReadyData(worker_name=rc.name, runner=self.name), entry=entry)
         if self._exchange is not None:
             self._exchange.added(entry)
 
     def _worker_done(self, worker: BaseWorker, outcome: str | None = None) -> None:
-        worker._t_end = time.monotonic()
-        if self._workers.get(worker.name) is not worker:
+        rc = worker._rc
+        worker._finished()
+        name = rc.name
+        if self._workers.get(name) is not worker:
             return
-        del self._workers[worker.name]
-        entry = self._registry.get(worker.name)
-        if entry is not None and entry.runner == self._name:
-            self._registry.unregister(worker.name)
-            self._finished_ready.add(worker.name)
+        del self._workers[name]
+        registry = self._registry
+        if registry.unregister(name) is not None:
+            self._finished_ready.add(name)
             if self._exchange is not None:
-                self._exchange.removed(worker.name)
-        self._bus.unsubscribe(worker.name)
-        outcome = outcome or worker.state.value
-        if not worker.ready:
+                self._exchange.removed(name)
+        self._bus.remove_subscriber(name)
+        if rc.watching:
+            for watched in rc.watching:
+                registry.unwatch(watched, worker._on_watched_worker_ready)
+        if rc.parent is not None:
+            parent = self._workers.get(rc.parent)
+            if parent is not None:
+                # The child is gone: its parent forgets it (bounded, for long-lived parents).
+                prc = parent._rc
+                if worker in prc.children:
+                    prc.children.remove(worker)
+                if prc.watching and name in prc.watching:
+                    prc.watching.discard(name)
+                    registry.unwatch(name, parent._on_watched_worker_ready)
+        if outcome is not None and outcome != "abandoned":
+            rc.state = WorkerState(outcome)
+        elif not rc.state.final and outcome is None:
+            rc.state = WorkerState.CANCELLED if rc.cancel_reason else WorkerState.FINISHED
+        outcome = outcome or rc.state.value
+        if not rc.ready:
             # Whoever waits for it (depends_on) would wait forever: tell them.
-            for future in self._never_ready_waiters.pop(worker.name, []):
+            for future in self._never_ready_waiters.pop(name, []):
                 if not future.done():
                     future.set_exception(RuntimeError(f"{outcome} without becoming ready"))
         duration = worker.duration or 0.0
-        root = worker.parent is None
-        self.results[worker.name] = WorkerResult(worker.name, outcome, duration, root, worker.error)
+        root = rc.parent is None
+        self._outcomes.record(WorkerResult(name, outcome, duration, root, rc.error, getattr(worker, "returncode", None)))
         if root:
             self._live_roots -= 1
-        reason = worker.cancel_reason or worker.end_reason
-        extra = {"event": "worker_stopped", "worker": worker.name, "outcome": outcome, "duration": round(duration, 6)}
+        self._log_outcome(worker, outcome, duration)
         if outcome == "failed":
-            logger.error(
-                "worker %s failed after %.3fs: %r",
-                worker.name,
-                duration,
-                worker.error,
-                exc_info=worker.error if getattr(worker.error, "log_traceback", True) else None,
-                extra=extra,
-            )
-            self._emit("on_error", worker, worker.error)
-        else:
-            extra["reason"] = reason
-            logger.log(
-                logging.WARNING if outcome == "abandoned" else logging.INFO,
-                "worker %s %s after %.3fs%s",
-                worker.name,
-                outcome,
-                duration,
-                f" ({reason})" if reason else "",
-                extra=extra,
-            )
+            self._emit("on_error", worker, rc.error)
+            self._apply_failure_policy(worker)
         if not self._workers and self._idle is not None:
             self._idle.set()
         if self._wake is not None:
             self._wake.set()
+
+    def _log_outcome(self, worker: BaseWorker, outcome: str, duration: float) -> None:
+        rc = worker._rc
+        extra: dict[str, Any] = {
+            "event": "worker_stopped",
+            "worker": rc.name,
+            "runner": self.name,
+            "outcome": outcome,
+            "duration": round(duration, 6),
+        }
+        if outcome == "failed":
+            logger.error(
+                "worker %s failed after %.3fs: %r",
+                rc.name,
+                duration,
+                rc.error,
+                exc_info=rc.error if getattr(rc.error, "log_traceback", True) else None,
+                extra=extra,
+            )
+            return
+        reason = rc.cancel_reason or rc.end_reason
+        extra["reason"] = reason
+        logger.log(
+            logging.WARNING if outcome == "abandoned" else logging.INFO,
+            "worker %s %s after %.3fs%s",
+            rc.name,
+            outcome,
+            duration,
+            f" ({reason})" if reason else "",
+            extra=extra,
+        )
+
+    def _apply_failure_policy(self, worker: BaseWorker) -> None:
+        if self._phase != "running" or self._request is not None:
+            return
+        if not worker.required and self.on_failure == "continue":
+            return
+        reason = f"{'required ' if worker.required else ''}worker {worker.name!r} failed"
+        if self.on_failure == "cancel":
+            logger.error("runner %s: %s; cancelling the runner (on_failure: cancel)", self.name, reason)
+            self._spawn(self.cancel(reason), "on_failure")
+        else:
+            why = "required: true" if worker.required else "on_failure: end"
+            logger.error("runner %s: %s; ending the runner (%s)", self.name, reason, why)
+            self._spawn(self.end(reason), "on_failure")
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -381,6 +428,7 @@ class WorkerRunner:
         if self._request is not None or self._phase == "done":
             return
         self._request = ("end", reason)
+        self.stop_reason = reason
         if self._phase == "running":
             self._phase = "stopping"
             await self._send_to_roots(BusEndWorkerMessage, reason)
@@ -394,6 +442,7 @@ class WorkerRunner:
         if (self._request is not None and self._request[0] == "cancel") or self._phase == "done":
             return
         self._request = ("cancel", reason)
+        self.stop_reason = reason
         self.cancelled = True
         if self._escalated is not None:
             self._escalated.set()
@@ -411,7 +460,7 @@ class WorkerRunner:
         self, kind: type[BusEndWorkerMessage] | type[BusCancelWorkerMessage], reason: str | None
     ) -> None:
         for worker in [w for w in self._workers.values() if w.parent is None]:
-            await self._bus.send(kind(source=self._name, target=worker.name, reason=reason))
+            await self._bus.send(kind(source=self.name, target=worker.name, reason=reason))
 
     def _signal_wake(self) -> None:
         if self._wake is not None:
@@ -421,14 +470,14 @@ class WorkerRunner:
 
     async def on_bus_message(self, message: BusMessage) -> None:
         """React to runner-level messages from others: end, cancel, add-worker, registries."""
-        if message.source == self._name:
+        if message.source == self.name:
             return
         if isinstance(message, BusEndMessage):
-            logger.info("runner %s: end asked by %s (%s)", self._name, message.source, message.reason)
-            await self.end(message.reason)
+            logger.info("runner %s: end asked by %s (%s)", self.name, message.source, message.reason)
+            self._spawn(self.end(message.reason), "end")
         elif isinstance(message, BusCancelMessage):
-            logger.info("runner %s: cancel asked by %s (%s)", self._name, message.source, message.reason)
-            await self.cancel(message.reason)
+            logger.info("runner %s: cancel asked by %s (%s)", self.name, message.source, message.reason)
+            self._spawn(self.cancel(message.reason), "cancel")
         elif isinstance(message, BusAddWorkerMessage):
             await self.add_workers(message.worker)
         elif isinstance(message, BusWorkerRegistryMessage) and self._exchange is not None:
@@ -450,16 +499,19 @@ class WorkerRunner:
         """
         if worker is not None:
             warnings.warn(
-                "passing a worker to WorkerRunner.run() is deprecated; add it with add_workers() first",
+                "`WorkerRunner.run(worker)` is deprecated since 1.3.0 and will be removed in 2.0.0. "
+                "Use `WorkerRunner.add_workers()` before `run()` instead.",
                 DeprecationWarning,
                 stacklevel=2,
             )
             await self.add_workers(worker)
         if self._phase != "idle":
-            raise RuntimeError(f"runner {self._name} has already run (phase {self._phase})")
+            raise RuntimeError(f"runner {self.name} has already run (phase {self._phase})")
         loop = asyncio.get_running_loop()
         if self._loop is not None and self._loop is not loop:
-            raise RuntimeError(f"runner {self._name} was bound to another event loop")
+            raise RuntimeError(f"runner {self.name} was bound to another event loop")
+        if self._rc.task_manager is None:
+            await self.setup(TaskManager(loop=loop))
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._escalated = asyncio.Event()
@@ -471,15 +523,15 @@ class WorkerRunner:
         cancelled_from_outside = False
         self._phase = "running"
         try:
-            self._bus.subscribe(self, groups=(RUNNERS,))
+            await self._bus.setup(self.task_manager)
+            await self._subscribe()
             # Runners sharing a bus (in this process or over the network) keep each other's
             # registries; a lone runner pays one announcement that nobody answers.
             self._exchange = RegistryExchange(self)
             await self._bus.start()
             self._signals = self._signal_handlers()  # with the options as they are now
             self._signals.install(loop)
-            if self._exchange is not None:
-                await self._exchange.start()
+            await self._exchange.start()
             queued, self._queued = self._queued, []
             for w in queued:
                 self._start(w)
@@ -498,66 +550,19 @@ class WorkerRunner:
             cancelled_from_outside = True
             self.cancelled = True
             self._request = ("cancel", "run() was cancelled")
+            self.stop_reason = "run() was cancelled"
             self._escalated.set()
         finally:
             self._phase = "stopping"
+            if self.stop_reason is None and self._request is None:
+                self.stop_reason = "all root workers finished"
             try:
-                await self._teardown(cancelled_from_outside)
+                await tear_down(self, cancelled_from_outside)
             finally:
                 self._phase = "done"
                 await self._cleanup(owns_bus, loop)
         if cancelled_from_outside:
             raise asyncio.CancelledError()
-
-    async def _teardown(self, cancelled_from_outside: bool) -> None:
-        kind, reason = self._request or ("end", "all root workers finished")
-        assert self._escalated is not None
-        # Workers that never started (run() failed during setup) have nothing to stop.
-        queued, self._queued = self._queued, []
-        for w in queued:
-            self._worker_done(w, outcome="cancelled")
-        if self._workers and kind == "end" and not cancelled_from_outside:
-            if self._request is None:
-                self._request = (kind, reason)
-                await self._send_to_roots(BusEndWorkerMessage, reason)
-            if not await self._wait_workers(self.stop_timeout, self._escalated):
-                if not self._escalated.is_set():
-                    logger.warning(
-                        "runner %s: %d worker(s) still running %.1fs after the end was asked; cancelling: %s",
-                        self._name,
-                        len(self._workers),
-                        self.stop_timeout,
-                        _names(self._workers),
-                    )
-                    reason = "stop_timeout expired"
-                else:
-                    reason = self._request[1] if self._request else reason
-        if not self._workers:
-            return
-        if kind == "end" or cancelled_from_outside:
-            await self._send_to_roots(BusCancelWorkerMessage, reason or "runner cancelled")
-        if await self._wait_workers(self.cancel_timeout):
-            return
-        # Backstop: a worker whose bus inbox is stuck never saw the cancel message; cancel its task.
-        logger.warning(
-            "runner %s: %d worker(s) did not stop after the cancel; cancelling their tasks: %s",
-            self._name,
-            len(self._workers),
-            _names(self._workers),
-        )
-        for w in list(self._workers.values()):
-            if w._task is not None:
-                w._task.cancel()
-        if await self._wait_workers(self.cancel_timeout):
-            return
-        logger.error(
-            "runner %s: abandoning %d worker(s) that ignore cancellation: %s",
-            self._name,
-            len(self._workers),
-            _names(self._workers),
-        )
-        for w in list(self._workers.values()):
-            self._worker_done(w, outcome="abandoned")
 
     async def _wait_workers(self, timeout: float, interrupt: asyncio.Event | None = None) -> bool:
         """Wait until no worker is left (True), ``timeout`` passes or ``interrupt`` is set (False)."""
@@ -578,33 +583,32 @@ class WorkerRunner:
         self._signals.restore(loop)
         if self._exchange is not None:
             await self._exchange.stop()
-        self._bus.unsubscribe(self)
+        self._bus.remove_subscriber(self)
+        self._subscribed = False
         if owns_bus:
             await self._bus.stop()
-        await self._registry.aclose(timeout=self.cancel_timeout)
         await self._signals.wait(self.cancel_timeout)
         current = asyncio.current_task()
-        pending = {t for t in self._handler_tasks if t is not current}
+        pending = {t for t in (*self._internal, *(self._rc.event_tasks or ())) if t is not current}
         if pending:
             _, still = await asyncio.wait(pending, timeout=self.cancel_timeout)
             for t in still:
                 t.cancel()
         if self.force_gc:
             collected = await asyncio.to_thread(gc.collect)
-            logger.debug("runner %s: gc collected %d objects", self._name, collected)
+            logger.debug("runner %s: gc collected %d objects", self.name, collected)
+        if self.check_dangling_tasks:
+            dangling = [t.get_name() for t in self.task_manager.current_tasks() if t is not current]
+            if dangling:
+                logger.warning("runner %s: dangling tasks detected: %s", self.name, dangling)
         counts = self.summary()
         logger.info(
             "runner %s done: %s",
-            self._name,
+            self.name,
             ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "abandoned"),
-            extra={"event": "runner_done", "runner": self._name, **counts},
+            extra={"event": "runner_done", "runner": self.name, "reason": self.stop_reason, **counts},
         )
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name} {self._phase} workers={len(self._workers)}>"
+        return f"<{type(self).__name__} {self.name} {self._phase} workers={len(self._workers)}>"
 
-
-def _names(workers: dict[str, BaseWorker], limit: int = 10) -> str:
-    names = list(workers)
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -47,7 +47,7 @@ workers:
     nameless = runner.get_worker("nameless")
     assert isinstance(nameless, Nameless) and nameless.level == 3 and nameless.parent == "echo"
     assert nameless.active is False
-    assert echo.children == ["nameless"]
+    assert [c.name for c in echo.children] == ["nameless"]
     made_async = runner.get_worker("made-async")
     assert isinstance(made_async, Echo) and made_async.prefix == "af" and made_async.parent == "made"
     pipe = runner.get_worker("pipe")

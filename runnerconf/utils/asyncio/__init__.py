@@ -1,0 +1,1 @@
+"""Asyncio helpers (pipecat keeps its task manager at the same path)."""
