@@ -69,7 +69,7 @@ async def fanout_bus(n: int, subscribers: int) -> float:
     done = asyncio.Event()
     remaining = [subscribers]
     for i in range(subscribers):
-        bus.subscribe(_Counter(f"s{i}", n, done, remaining))
+        await bus.subscribe(_Counter(f"s{i}", n, done, remaining))
     await bus.start()
     await asyncio.sleep(0)
     t0 = time.perf_counter()

@@ -678,6 +678,9 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
         if rc.state is WorkerState.RUNNING:
             rc.state = WorkerState.STOPPING
         await self._tell_children(BusEndWorkerMessage, rc.end_reason)
+        if type(self).on_end is BaseWorker.on_end:
+            self._stop_event().set()  # nothing to wrap up: no task needed
+            return
         # on_end runs in a task of its own: the inbox stays free for a cancel that cuts it short.
         rc.end_task = asyncio.get_running_loop().create_task(self._call_on_end(reason), name=f"worker:{rc.name}:on_end")
 
