@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from runnerconf.bus import BusMessage
+
+ROOT = Path(__file__).resolve().parents[1]
 from runnerconf.workers.base_worker import BaseWorker
 
 
@@ -107,3 +113,52 @@ def group_alive(pgid: int) -> bool:
         if pgrp == pgid and state not in ("Z", "X"):
             return True
     return False
+
+
+class Proc:
+    """A runnerconf process whose output lines are collected as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, *, cwd: Path = ROOT) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "runnerconf", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._collect, args=(self.popen.stdout, self.out), daemon=True),
+            threading.Thread(target=self._collect, args=(self.popen.stderr, self.err), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _collect(stream, into: list[str]) -> None:  # type: ignore[no-untyped-def]
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, *, stream: str = "err", timeout: float = 15) -> None:
+        lines = self.err if stream == "err" else self.out
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(lines)):
+            if time.monotonic() > deadline or self.popen.poll() is not None and not self._threads[0].is_alive():
+                raise AssertionError(f"{text!r} not seen; stderr:\n" + "\n".join(self.err[-30:]))
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = 30) -> int:
+        try:
+            code = self.popen.wait(timeout=timeout)
+        finally:
+            if self.popen.poll() is None:
+                self.popen.kill()
+                self.popen.wait()
+            for t in self._threads:
+                t.join(timeout=5)
+            for stream in (self.popen.stdout, self.popen.stderr):
+                if stream is not None:
+                    stream.close()
+        return code

@@ -62,7 +62,7 @@ def test_validate_text_reports_every_problem_with_place(bad_file: Path) -> None:
     assert out.splitlines() == [
         f"{bad_file}:3:17: error: runner.stop_timeout: expected a duration such as 500ms, 10s, 2m or a number of seconds, got 'soon'",
         f"{bad_file}:7:5: error: workers[0].naem: unknown key 'naem'; did you mean 'name'? "
-        "(expected one of: name, parent, active, depends_on, class, params)",
+        "(expected one of: name, parent, active, depends_on, watch, required, check_dangling_tasks, class, params)",
         "1 file(s) checked: 2 error(s), 0 warning(s): failed",
     ]
 

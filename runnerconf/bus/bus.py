@@ -185,9 +185,9 @@ class WorkerBus(BaseObject, ABC):
     async def subscribe(self, subscriber: Any, *, groups: tuple[str, ...] = ()) -> None:
         """Subscribe ``subscriber`` under its name (and in ``groups``, names starting with ``@``).
 
-        Subscribing the same object twice is a no-op; another object with a name already taken is
-        refused with :class:`ValueError` (pipecat drops it silently; messages for that name could
-        not be told apart).
+        Subscribing the same object twice (or a worker attached already) is a no-op; another object
+        with a name already taken is refused with :class:`ValueError` (pipecat drops it silently;
+        messages for that name could not be told apart).
         """
         self.add_subscriber(subscriber, groups=groups)
 
@@ -196,8 +196,8 @@ class WorkerBus(BaseObject, ABC):
         name = subscriber.name
         current = self._subscriptions.get(name)
         if current is not None:
-            if current.subscriber is subscriber:
-                return
+            if current.subscriber is subscriber or getattr(current.subscriber, "worker", None) is subscriber:
+                return  # the same one (or a worker whose inbox is subscribed already)
             raise ValueError(f"a bus subscriber named {name!r} is already subscribed")
         if name.startswith("@") or any(not g.startswith("@") for g in groups):
             raise ValueError("subscriber names cannot start with '@'; group names must")

@@ -378,6 +378,8 @@ async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> Worker
         stop_timeout=rc.stop_timeout,
         cancel_timeout=rc.cancel_timeout,
         on_signal=rc.on_signal,
+        on_failure=rc.on_failure,
+        check_dangling_tasks=rc.check_dangling_tasks,
     )
     workers: dict[str, BaseWorker] = {}
     problems = []
@@ -439,6 +441,10 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
         worker.name = config.name
     worker.active = config.active
     worker.depends_on = list(config.depends_on)
+    worker.required = config.required
+    worker.check_dangling_tasks = config.check_dangling_tasks
+    if config.watch:
+        await worker.watch_workers(*config.watch)
     return worker
 
 

@@ -107,6 +107,11 @@ class RunnerConfig(_Model):
     )
     force_gc: bool = Field(False, description="Run a full garbage collection after the workers are gone.")
     auto_end: bool = Field(True, description="End the runner once every root worker has finished.")
+    on_failure: Literal["continue", "end", "cancel"] = Field(
+        "continue",
+        description="When a worker fails for good (after its restarts): the others go on (continue), or the runner ends or is cancelled.",
+    )
+    check_dangling_tasks: bool = Field(True, description="Warn about tasks left on the runner's task manager at the end.")
     stop_timeout: Duration = Field(10.0, description="Grace period of a graceful stop before workers are cancelled.")
     cancel_timeout: Duration = Field(5.0, description="How long a cancelled worker gets before it is abandoned.")
 
@@ -176,6 +181,13 @@ class _WorkerBase(_Model):
     depends_on: list[Name] = Field(
         default_factory=list, description="Workers that must be ready before this one starts.", examples=[["relay"]]
     )
+    watch: list[Name] = Field(
+        default_factory=list,
+        description="Workers (here or on another runner) whose readiness this one is told of (on_worker_ready).",
+        examples=[["support"]],
+    )
+    required: bool = Field(False, description="If this worker fails for good, the runner ends (or is cancelled, with on_failure: cancel).")
+    check_dangling_tasks: bool = Field(True, description="Warn about tasks left on the worker's own task manager when it finishes.")
 
 
 class ClassWorkerConfig(_WorkerBase):

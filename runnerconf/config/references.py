@@ -15,7 +15,7 @@ from runnerconf.config.source import Path, SourceMap
 __all__ = ["check_references", "unknown_worker"]
 
 #: Keys of a worker that name another worker (or a list of them).
-REFERENCE_KEYS = ("parent", "send_to", "depends_on")
+REFERENCE_KEYS = ("parent", "send_to", "depends_on", "watch")
 
 
 def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
@@ -45,7 +45,7 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
         for key in REFERENCE_KEYS:
             value = worker.get(key)
             refs = [((*path, key), value)] if isinstance(value, str) else []
-            if key == "depends_on" and isinstance(value, list):
+            if key in ("depends_on", "watch") and isinstance(value, list):
                 refs = [((*path, key, i), r) for i, r in enumerate(value) if isinstance(r, str)]
             for where, ref in refs:
                 if ref == worker.get("name"):

@@ -150,11 +150,12 @@ class _WorkerCore(ObjectCore):
 class _Inbox:
     """The worker's bus subscriber: lifecycle first, then :meth:`BaseWorker.on_bus_message`."""
 
-    __slots__ = ("name", "on_bus_message")
+    __slots__ = ("name", "on_bus_message", "worker")
 
     def __init__(self, worker: BaseWorker) -> None:
         self.name = worker.name
         self.on_bus_message = worker._receive
+        self.worker = worker
 
 
 class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
@@ -343,6 +344,15 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
             return None
         end = rc.t_end if rc.t_end is not None else time.monotonic()
         return end - rc.t_start
+
+    @property
+    def check_dangling_tasks(self) -> bool:
+        """Whether the worker warns about tasks left on its own task manager when it finishes."""
+        return self._rc.check_dangling
+
+    @check_dangling_tasks.setter
+    def check_dangling_tasks(self, value: bool) -> None:
+        self._rc.check_dangling = value
 
     @property
     def required(self) -> bool:
