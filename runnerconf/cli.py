@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import warnings
@@ -24,7 +25,7 @@ from runnerconf.config.build import Plan, build_bus, resolve, run_topology
 from runnerconf.config.envfile import EnvFileError, read_env_file
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.loader import load_topology, read_topology_data
-from runnerconf.config.models import Topology
+from runnerconf.config.models import NAME_PATTERN, Topology
 from runnerconf.config.overrides import Override, parse_override
 from runnerconf.config.render import normalised, render_graph, render_plan, variables_table
 from runnerconf.config.schema import schema_json
@@ -134,8 +135,11 @@ def _load(path: str, sets: list[Override], env_files: tuple[str, ...]) -> Topolo
 # -- up ------------------------------------------------------------------------------------------
 
 
+TOPOLOGY_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
+
+
 @main.command(epilog=EXIT_CODES_HELP)
-@click.argument("topology", type=click.Path(exists=True, dir_okay=False))
+@click.argument("topology", type=TOPOLOGY_FILE)
 @click.option(
     "--runner",
     "runner_name",
@@ -177,20 +181,35 @@ def up(
     """
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
     model = _load(topology, sets, env_files)
-    if runner_name is not None and model.runners is None and model.runner.name is None:
-        model.runner.name = runner_name  # --runner names the one runner of a plain topology
+    if runner_name is not None:
+        _check_runner_name(model, runner_name)
+        if model.runners is None and model.runner.name is None:
+            model.runner.name = runner_name  # --runner names the one runner of a plain topology
     for w in model.warnings:
         logger.warning("%s", w)
     try:
         plan = resolve(model, runner_name)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--runner") from exc
     except TopologyError as exc:
         _fail(exc.problems, EXIT_STARTUP)
     if dry_run:
         click.echo(render_plan(plan), nl=False)
         return
     sys.exit(_run(model, plan, runner_name))
+
+
+def _check_runner_name(model: Topology, name: str) -> None:
+    """``--runner`` must name a runner of the topology (usage error, exit 2, otherwise)."""
+    specs = model.runner_specs()
+    names = [s.name for s in specs if s.name]
+    known = f"runners: {', '.join(names)}" if names else "this topology's one runner has no name"
+    if not re.match(NAME_PATTERN, name):
+        raise click.BadParameter(f"{name!r} is not a runner name ({known})", param_hint="--runner")
+    if name in names:
+        return
+    if model.worker(name) is not None:
+        raise click.BadParameter(f"{name!r} is a worker, not a runner ({known})", param_hint="--runner")
+    if model.runners is not None or names:
+        raise click.BadParameter(f"no runner named {name!r} in this topology ({known})", param_hint="--runner")
 
 
 def _run(topology: Topology, plan: Plan, runner_name: str | None) -> int:
@@ -237,7 +256,7 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 
 @main.command(epilog=EXIT_CODES_HELP)
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=TOPOLOGY_FILE)
 @click.option("--imports", is_flag=True, help="Also import every class, factory and processor and check params.")
 @click.option(
     "--format",
@@ -325,12 +344,15 @@ def schema(output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    with open(output, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {output!r}: {exc.strerror or exc}", param_hint="-o/--output") from exc
 
 
 @main.command("config", epilog=EXIT_CODES_HELP)
-@click.argument("topology", type=click.Path(exists=True, dir_okay=False))
+@click.argument("topology", type=TOPOLOGY_FILE)
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--variables", is_flag=True, help="List the environment variables the file uses instead.")
 @topology_inputs
@@ -355,7 +377,7 @@ def config_cmd(topology: str, fmt: str, variables: bool, sets: list[Override], e
 
 
 @main.command(epilog=EXIT_CODES_HELP)
-@click.argument("topology", type=click.Path(exists=True, dir_okay=False))
+@click.argument("topology", type=TOPOLOGY_FILE)
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @topology_inputs
 def graph(topology: str, fmt: str, sets: list[Override], env_files: tuple[str, ...]) -> None:
@@ -403,6 +425,8 @@ def down(
     """
     configure_logging("warning")
     model = _load(topology, sets, env_files)
+    for name in runners:
+        _check_runner_name(model, name)
     if model.bus.type != "redis":
         raise click.UsageError(
             f"the topology's bus is {model.bus.type!r}, inside each `up` process: stop it with a signal (Ctrl-C)"

@@ -8,7 +8,9 @@ import sys
 from datetime import datetime, UTC
 from typing import Literal
 
-__all__ = ["JsonFormatter", "configure_logging"]
+from runnerconf.config.errors import escape_controls
+
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging"]
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and goes into JSON.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -32,13 +34,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines; control characters in the message (a process's output, a peer's reason) are
+    escaped, so nothing reaches the terminal as raw escape sequences."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(level: str = "info", fmt: Literal["text", "json"] = "text") -> None:
     """Send every log record at ``level`` or above to stderr, as text or JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

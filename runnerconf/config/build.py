@@ -8,6 +8,7 @@ the worker, the import path and the line.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import inspect
@@ -22,6 +23,7 @@ from typing import Any
 from runnerconf.bus.bus import WorkerBus
 from runnerconf.bus.local import AsyncQueueBus
 from runnerconf.config.errors import Problem, TopologyError
+from runnerconf.config.modules import allow_topology_modules
 from runnerconf.config.models import (
     AsyncQueueBusConfig,
     RedisBusConfig,
@@ -61,7 +63,11 @@ class ImportStringError(Exception):
 
 
 def import_string(path: str) -> Any:
-    """Import ``module:attribute`` (the attribute may be dotted)."""
+    """Import ``module:attribute`` (the attribute may be dotted).
+
+    Whatever the user's module raises while it is imported or looked into -- an exception, but
+    also ``SystemExit`` or ``KeyboardInterrupt`` -- is an :class:`ImportStringError` saying so.
+    """
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise ImportStringError(f"import path {path!r} must be in format '<module>:<attribute>'")
@@ -71,14 +77,24 @@ def import_string(path: str) -> Any:
         if exc.name and module_name.startswith(exc.name):
             raise ImportStringError(f"cannot import module {module_name!r}: no module named {exc.name!r}") from exc
         raise ImportStringError(f"importing module {module_name!r} failed: {exc}") from exc
-    except Exception as exc:  # the user's module raised while being imported
-        raise ImportStringError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:  # the user's module raised (or exited) while being imported
+        raise ImportStringError(f"importing module {module_name!r} raised {_raised(exc)}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
             raise ImportStringError(f"module {module_name!r} has no attribute {attr!r}") from exc
+        except BaseException as exc:  # a module __getattr__ (or a property) that raises
+            raise ImportStringError(f"looking up {attr!r} in module {module_name!r} raised {_raised(exc)}") from exc
     return obj
+
+
+def _raised(exc: BaseException) -> str:
+    """``SystemExit(3)``, ``ValueError: no config``."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r})"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass
@@ -132,8 +148,8 @@ def resolve(topology: Topology, runner: str | None = None) -> Plan:
     """Import everything the topology (or its runner named ``runner``) names; check ``params``.
 
     Only the chosen runner's workers are imported: a machine that starts one runner needs only
-    that runner's code. The directory of the topology file and the current directory are put on
-    ``sys.path`` first, so modules kept beside the topology import as from a script there.
+    that runner's code. Modules kept beside the topology file (or in the current directory)
+    import as from a script there, without shadowing anything (see :mod:`runnerconf.config.modules`).
 
     Raises:
         TopologyError: every import or signature problem, with the worker and line.
@@ -141,7 +157,7 @@ def resolve(topology: Topology, runner: str | None = None) -> Plan:
     """
     source: SourceMap = topology.source or SourceMap("<memory>")
     specs = select_runners(topology, runner)
-    _extend_sys_path(source.file)
+    allow_topology_modules(source.file, _named_modules(specs))
     problems: list[Problem] = _check_bus(topology, source)
     runners = []
     for spec in specs:
@@ -202,13 +218,18 @@ def _check_bus(topology: Topology, source: SourceMap) -> list[Problem]:
     return []
 
 
-def _extend_sys_path(file: str) -> None:
-    dirs = [os.getcwd()]
-    if not file.startswith("<"):
-        dirs.insert(0, str(FilePath(file).resolve().parent))  # the topology's own directory first
-    for d in reversed(dirs):
-        if d not in sys.path:
-            sys.path.insert(0, d)
+def _named_modules(specs: list[RunnerSpec]) -> set[str]:
+    """The top-level modules the workers of ``specs`` name (their import paths)."""
+    paths: list[str] = []
+    for spec in specs:
+        for _, config in spec.workers:
+            if isinstance(config, ClassWorkerConfig):
+                paths.append(config.class_)
+            elif isinstance(config, FactoryWorkerConfig):
+                paths.append(config.factory)
+            elif isinstance(config, PipelineWorkerConfig):
+                paths += [p if isinstance(p, str) else p.call for p in config.processors]
+    return {p.partition(":")[0].split(".")[0] for p in paths}
 
 
 def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
@@ -226,7 +247,11 @@ def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
         except ImportStringError as exc:
             return [problem((key,), str(exc))]
         if isinstance(config, ClassWorkerConfig):
-            if not (isinstance(target, type) and issubclass(target, BaseWorker)):
+            try:
+                is_worker = isinstance(target, type) and issubclass(target, BaseWorker)
+            except Exception:  # a metaclass whose subclass check raises
+                is_worker = False
+            if not is_worker:
                 return [problem((key,), f"{path!r} is not a BaseWorker subclass (it is {_describe(target)})", "not-a-worker")]
         elif not callable(target):
             return [problem((key,), f"{path!r} is not callable (it is {_describe(target)})", "not-callable")]
@@ -386,8 +411,11 @@ async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> Worker
     for rw in plan.workers:
         try:
             workers[rw.config.name] = await _instantiate(rw)
-        except Exception as exc:
-            problems.append(source.problem(rw.path, "build-failed", f"worker {rw.config.name!r}: {exc}"))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too
+            where = "class" if isinstance(rw.config, ClassWorkerConfig) else "factory" if isinstance(rw.config, FactoryWorkerConfig) else "type"
+            problems.append(source.problem((*rw.path, where), "build-failed", f"worker {rw.config.name!r}: {_message(exc)}"))
     if problems:
         raise TopologyError(problems)
     for rw in plan.workers:
@@ -434,8 +462,10 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
             worker = rw.target(**kwargs)
             if inspect.isawaitable(worker):
                 worker = await worker
-        except Exception as exc:
-            raise RuntimeError(f"{what}(...) raised {type(exc).__name__}: {exc}") from exc
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too
+            raise RuntimeError(f"{what}(...) raised {_raised(exc)}") from exc
         if not isinstance(worker, BaseWorker):
             raise RuntimeError(f"{what} returned {_describe(worker)}, not a BaseWorker")
         worker.name = config.name
@@ -446,6 +476,10 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
     if config.watch:
         await worker.watch_workers(*config.watch)
     return worker
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, Exception) and str(exc) else _raised(exc)
 
 
 def _env_value(value: Any) -> str:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Location", "Problem", "TopologyError", "format_path"]
+from runnerconf.utils.secrets import redact_text
+
+__all__ = ["Location", "Problem", "TopologyError", "escape_controls", "format_path"]
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\n]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``): text from a file or a peer
+    never reaches a terminal as raw escape sequences."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 Severity = Literal["error", "warning"]
 
@@ -39,6 +50,17 @@ class Problem:
     code: str
     message: str
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        # What a problem shows comes from the file or the command line: no raw control
+        # characters, and no password of a URL.
+        for name in ("file", "path", "message"):
+            value = getattr(self, name)
+            clean = redact_text(value)
+            if _CONTROLS.search(clean):
+                clean = escape_controls(clean)
+            if clean is not value:
+                object.__setattr__(self, name, clean)
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""

@@ -12,12 +12,12 @@ import difflib
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path as FilePath
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from runnerconf.config.errors import Problem, TopologyError
+from runnerconf.config.files import is_path_text, read_topology_file
 from runnerconf.config.interpolate import InterpolationError, VariableUse, interpolate
 from runnerconf.config.models import (
     BUS_KINDS,
@@ -102,18 +102,12 @@ def read_topology_data(
 
 
 def _read_text(source: str | os.PathLike[str], filename: str | None) -> tuple[str, str]:
-    # A str is a path when it names a file or looks like one; anything else is YAML text.
-    if isinstance(source, str) and (
-        "\n" in source or not (os.path.isfile(source) or source.lower().endswith((".yaml", ".yml", ".json")))
-    ):
+    # A path object is a path; a str is a path when it names a file or looks like one (else YAML
+    # text). The command line always passes paths, so its arguments are never taken for text.
+    if isinstance(source, str) and not is_path_text(source):
         return source, filename or "<string>"
-    path = FilePath(source)
-    try:
-        return path.read_text(encoding="utf-8"), filename or str(source)
-    except FileNotFoundError as exc:
-        raise TopologyError([Problem(str(source), 1, 1, "", "file-not-found", "no such file")]) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError([Problem(str(source), 1, 1, "", "unreadable", f"cannot read the file: {exc}")]) from exc
+    text, name = read_topology_file(source)
+    return text, filename or name
 
 
 def _interpolate(

@@ -6,6 +6,7 @@ The loader validates documents with them, the JSON Schema is generated from them
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
@@ -54,6 +55,8 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, bool):
         raise PydanticCustomError("duration", "expected a duration such as 500ms, 10s or 2m, got {value}", {"value": repr(value)})
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise PydanticCustomError("duration", "expected a finite duration such as 500ms, 10s or 2m, got {value}", {"value": repr(value)})
         if value < 0:
             raise PydanticCustomError("duration", "a duration cannot be negative, got {value}", {"value": repr(value)})
         return float(value)
@@ -91,7 +94,7 @@ Params = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=False, validate_default=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, validate_default=False, allow_inf_nan=False)
 
 
 class RunnerConfig(_Model):

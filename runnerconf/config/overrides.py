@@ -1,9 +1,10 @@
 """``--set PATH=VALUE`` overrides, applied to the plain data before validation.
 
 PATH is dotted; list items holding a ``name`` are addressed by that name
-(``workers.greeter.params.greeting``) or by index (``workers.0.name``). VALUE is read as YAML
-reads a scalar (``true``, ``3``, ``null``) or a flow collection (``[a, b]``, ``{x: 1}``); anything
-else is the string typed (``10s``, ``::``).
+(``workers.greeter.params.greeting``) or by index (``workers.0.name``). VALUE is read as a YAML
+1.2 scalar (``true``, ``3``, ``null``) or a flow collection (``[a, b]``, ``{x: 1}``), with the
+rules and bounds of a topology file (no tags, no recursive aliases, bounded size and depth);
+anything else is the string typed (``10s``, ``::``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+import re
 
-from runnerconf.config.errors import Location, Problem, format_path
-from runnerconf.config.source import SourceMap
+from runnerconf.config.errors import Location, Problem, TopologyError, format_path
+from runnerconf.config.source import SourceMap, parse_scalar, read_value
 
 __all__ = ["Override", "apply_overrides", "parse_override"]
 
@@ -29,30 +30,42 @@ class Override:
     text: str
 
 
+_SEGMENT = re.compile(r"^[A-Za-z0-9_#@-]{1,128}$")
+#: Longest --set argument read.
+MAX_OVERRIDE = 64 << 10
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def parse_override(text: str) -> Override:
-    """Parse ``PATH=VALUE``; ValueError when it is not of that form."""
+    """Parse ``PATH=VALUE``; ValueError (saying what is wrong) when it is not of that form."""
+    if len(text) > MAX_OVERRIDE:
+        raise ValueError(f"a --set of {len(text):,} characters is too long (at most {MAX_OVERRIDE:,})")
     path, sep, raw = text.partition("=")
     parts = tuple(path.strip().split("."))
     if not sep or not all(parts):
-        raise ValueError(f"expected PATH=VALUE such as runner.auto_end=false, got {text!r}")
+        raise ValueError(f"expected PATH=VALUE such as runner.auto_end=false, got {_short(text)}")
+    for part in parts:
+        if not _SEGMENT.match(part):
+            raise ValueError(f"{_short(part)} in {_short(path)} is not a key or a worker name (ASCII letters, digits, '_', '-', '#', '@')")
     return Override(parts, _value(raw, text), text)
 
 
 def _value(raw: str, text: str) -> Any:
-    # Scalars the way YAML reads them (true, 3, 1.5, null), flow collections ([a, b], {x: 1});
+    # Scalars the way YAML 1.2 reads them (true, 3, 1.5, null), flow collections ([a, b], {x: 1});
     # anything else (":: ", "a: b", "#tag") stays the string that was typed.
     stripped = raw.strip()
     if not stripped:
         return ""
-    if stripped[0] in "[{":
+    if stripped[0] in "[{&*!":
         try:
-            return yaml.safe_load(stripped)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"cannot read the value of {text!r} as a YAML list or mapping: {exc}") from exc
-    try:
-        value = yaml.safe_load(stripped)
-    except yaml.YAMLError:
-        return raw
+            return read_value(stripped, f"--set {text}")
+        except TopologyError as exc:
+            reason = exc.problems[0].message if exc.problems else str(exc)
+            raise ValueError(f"cannot read the value of {_short(text)}: {reason}") from exc
+    value = parse_scalar(stripped)
     return value if isinstance(value, (bool, int, float)) or value is None else raw
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
+from runnerconf.utils.secrets import redact
 from runnerconf.config.build import Plan, ResolvedWorker
 from runnerconf.config.interpolate import VariableUse
 from runnerconf.config.models import (
@@ -140,8 +141,6 @@ def _call(p: ProcessorCall) -> str:
 def _bus_details(topology: Topology) -> dict[str, Any]:
     details = {k: v for k, v in topology.bus.model_dump().items() if k in ("url", "channel")}
     if "url" in details:
-        from runnerconf.bus.network.redis import redact  # only for a redis bus, whose extra is installed
-
         details["url"] = redact(details["url"])
     return details
 
@@ -149,6 +148,8 @@ def _bus_details(topology: Topology) -> dict[str, Any]:
 def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str:
     """The topology with defaults filled in and variables interpolated (durations in seconds)."""
     data = topology.model_dump(mode="json", by_alias=True)
+    if isinstance(data.get("bus"), dict) and isinstance(data["bus"].get("url"), str):
+        data["bus"]["url"] = redact(data["bus"]["url"])  # a password never reaches the output
     # Keep only the layout the file uses, so that the output is itself a valid topology.
     for key in ("runner", "workers") if topology.runners is not None else ("runners",):
         data.pop(key, None)

@@ -1,40 +1,144 @@
 """Safe YAML reading that remembers where every value came from.
 
-Only plain data is read: mappings with string keys, sequences and the core scalar types. Any
-other tag (``!!python/object``, custom ``!tags``) is refused, nothing is constructed, and alias
-expansion is bounded so a "billion laughs" document fails fast with a clear error.
+Only plain data is read: mappings with string keys, sequences and the scalars of the YAML 1.2
+core schema (only ``true``/``false`` are booleans; no sexagesimal numbers, no implicit dates; the
+schema check-jsonschema and editors apply). Any other tag (``!!python/object``, custom ``!tags``)
+is refused, nothing is constructed, and the document is bounded before it is built: too many
+values (an alias bomb, a huge list), too deep a nesting, or an integer too long to convert is an
+error with its place, found in bounded time and memory.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import BaseResolver
 
 from runnerconf.config.errors import Location, Problem, TopologyError, format_path
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Path", "SourceMap", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Path", "SourceMap", "parse_scalar", "read_value", "read_yaml"]
 
-#: Values a document may expand to, aliases included (a real topology has a few hundred).
-MAX_NODES = 100_000
+#: Values a document may expand to, aliases included (a topology of 10,000 workers has ~100,000).
+MAX_NODES = 500_000
 #: Nesting depth a document may have.
 MAX_DEPTH = 64
 
 Path = tuple[str | int, ...]
 
-_SCALAR_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+
+# The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_CORE = {
+    _NULL: re.compile(r"^(?:~|null|Null|NULL|)$"),
+    _BOOL: re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    _INT: re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    _FLOAT: re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+}
+
+
+class _CoreResolver(BaseResolver):
+    """Plain scalars resolve as the YAML 1.2 core schema says (PyYAML's own is YAML 1.1)."""
+
+
+for _tag, _pattern in _CORE.items():
+    _first = list("~nNtTfF") if _tag in (_NULL, _BOOL) else list("-+0123456789.")
+    _CoreResolver.add_implicit_resolver(_tag, _pattern, _first + ([""] if _tag == _NULL else []))  # type: ignore[list-item]
+_CoreResolver.add_implicit_resolver(_MERGE_TAG, re.compile(r"^<<$"), ["<"])
+
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    from yaml._yaml import CParser
+
+    class _Loader(CParser, _CoreResolver):  # type: ignore[misc]
+        """libyaml's parser and composer (fast; nodes keep their marks), with the core schema."""
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            _CoreResolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML built without libyaml
+
+    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _CoreResolver):  # type: ignore[no-redef,misc]
+        def __init__(self, text: str) -> None:
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            _CoreResolver.__init__(self)
+            self._count = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            # Bound the document while it is built, not afterwards.
+            self._count += 1
+            if self._count > MAX_NODES:
+                raise _TooLarge(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+
+
+class _TooLarge(Exception):
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+
+
+def parse_scalar(text: str) -> Any:
+    """A plain (unquoted) scalar as the YAML 1.2 core schema reads it: ``true``, ``3``, ``1.5``,
+    ``null`` ... or the string itself."""
+    for tag, pattern in _CORE.items():
+        if pattern.match(text):
+            return _construct(tag, text)
+    return text
+
+
+def _construct(tag: str, value: str) -> Any:
+    """A core-schema scalar (raises ValueError for a value that is not of its tag)."""
+    if tag == _STR:
+        return value
+    if tag == _NULL:
+        if not _CORE[_NULL].match(value):
+            raise ValueError(f"{value!r} is not null")
+        return None
+    if tag == _BOOL:
+        if not _CORE[_BOOL].match(value):
+            raise ValueError(f"{value!r} is not a boolean (only true and false are)")
+        return value.lower() == "true"
+    if tag == _INT:
+        text = value.strip()
+        if text.startswith(("0o", "0x")):
+            base = 8 if text[1] == "o" else 16
+            return int(text[2:], base)
+        if not re.match(r"^[-+]?[0-9]+$", text):
+            raise ValueError(f"{value!r} is not an integer")
+        return int(text)
+    if tag == _FLOAT:
+        lowered = value.strip().lower()
+        if lowered in (".inf", "+.inf"):
+            return math.inf
+        if lowered == "-.inf":
+            return -math.inf
+        if lowered == ".nan":
+            return math.nan
+        return float(value)
+    raise ValueError(f"unsupported tag {tag!r}")  # pragma: no cover
+
+
+def _estimate(text: str) -> int:
+    """An upper bound of the values in ``text``, counted in C-fast passes: every value but the
+    top one stands after a ':', ',', '-', '[', '{' or '?'."""
+    return 2 * sum(text.count(c) for c in ":,-[{?") + 2
 
 
 @dataclass
@@ -73,8 +177,6 @@ class _Reader:
         self.source = SourceMap(file)
         self.file = file
         self.count = 0
-        self.problems: list[Problem] = []
-        self._constructor = SafeConstructor()
 
     def loc(self, node: Node) -> Location:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -101,7 +203,10 @@ class _Reader:
         if isinstance(node, ScalarNode):
             if node.tag not in _SCALAR_TAGS:
                 self.fail(node, path, "bad-tag", f"unsupported YAML tag {node.tag!r}: only plain data is read")
-            return self._constructor.construct_object(node, deep=True)
+            try:
+                return _construct(node.tag, node.value)
+            except ValueError as exc:
+                self.fail(node, path, "bad-scalar", _scalar_message(node, exc))
         inner = active | {id(node)}
         if isinstance(node, SequenceNode):
             if node.tag != _SEQ_TAG:
@@ -137,10 +242,17 @@ class _Reader:
         self.source.values[path] = own  # the merged mapping stands where it is written
 
     def key(self, node: Node, path: Path) -> str:
-        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+        if not isinstance(node, ScalarNode) or node.tag != _STR:
             shown = node.value if isinstance(node, ScalarNode) else type(node).__name__
             self.fail(node, path, "bad-key", f"mapping keys must be strings, got {shown!r} (quote it)")
         return str(node.value)
+
+
+def _scalar_message(node: ScalarNode, exc: ValueError) -> str:
+    if node.tag == _INT and "Exceeds the limit" in str(exc):
+        return f"an integer of {len(node.value):,} digits is too long; refusing it"
+    shown = node.value if len(node.value) <= 60 else node.value[:57] + "..."
+    return f"cannot read {shown!r} as {node.tag.rsplit(':', 1)[-1]}: {exc}"
 
 
 def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
@@ -148,26 +260,12 @@ def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
 
     Raises:
         TopologyError: a syntax error, several documents, an unsupported tag, a duplicate key,
-            an alias bomb, or an empty document.
+            too many values or too deep a nesting, or an empty document.
     """
-    reader = _Reader(file)
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = " ".join(s for s in (exc.context, exc.problem) if s)
-        if "expected a single document" in what:
-            what = "expected a single YAML document, found several (remove the extra '---')"
-        raise TopologyError([Problem(file, line, col, "", "yaml-syntax", f"invalid YAML: {what}")]) from exc
-    except yaml.YAMLError as exc:
-        raise TopologyError([Problem(file, 1, 1, "", "yaml-syntax", f"invalid YAML: {exc}")]) from exc
+    node = _compose(text, file)
     if node is None:
         raise TopologyError([Problem(file, 1, 1, "", "empty", "the document is empty; expected a mapping with 'workers'")])
+    reader = _Reader(file)
     data = reader.convert(node, (), frozenset())
     if not isinstance(data, dict):
         loc = reader.loc(node)
@@ -175,3 +273,44 @@ def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
             [Problem(file, loc.line, loc.column, "", "not-a-mapping", f"expected a mapping at the top, got {type(data).__name__}")]
         )
     return data, reader.source
+
+
+def read_value(text: str, file: str) -> Any:
+    """One YAML value (a scalar, list or mapping) read with the same rules and bounds as a file."""
+    node = _compose(text, file)
+    return None if node is None else _Reader(file).convert(node, (), frozenset())
+
+
+def _compose(text: str, file: str) -> Node | None:
+    if _estimate(text) > 2 * MAX_NODES:
+        raise TopologyError(
+            [Problem(file, 1, 1, "", "too-large", f"the document holds more than {MAX_NODES:,} values; refusing it")]
+        )
+    try:
+        loader = _Loader(text)
+        try:
+            return loader.get_single_node()  # type: ignore[no-any-return]
+        finally:
+            loader.dispose()
+    except _TooLarge as exc:  # pragma: no cover - the pure-Python fallback only
+        raise TopologyError(
+            [Problem(file, exc.mark.line + 1, exc.mark.column + 1, "", "too-large", f"the document holds more than {MAX_NODES:,} values")]
+        ) from None
+    except RecursionError:  # pragma: no cover - the pure-Python fallback only
+        raise TopologyError(
+            [Problem(file, 1, 1, "", "too-deep", f"the document is nested deeper than {MAX_DEPTH} levels")]
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(s for s in (exc.context, exc.problem) if s)
+        code = "yaml-syntax"
+        if "expected a single document" in what:
+            what = "expected a single YAML document, found several (remove the extra '---')"
+        elif "maximum nesting depth" in what:
+            code, what = "too-deep", f"the document is nested deeper than YAML parsers allow (here {MAX_DEPTH} levels)"
+        else:
+            what = f"invalid YAML: {what}"
+        raise TopologyError([Problem(file, line, col, "", code, what)]) from None
+    except yaml.YAMLError as exc:
+        raise TopologyError([Problem(file, 1, 1, "", "yaml-syntax", f"invalid YAML: {exc}")]) from None

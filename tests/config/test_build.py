@@ -126,8 +126,8 @@ def test_modules_beside_the_topology_are_importable(tmp_path: Path) -> None:
     try:
         plan = resolve(load_topology(f))
         assert plan.workers[0].target.__name__ == "W"
+        assert str(tmp_path) not in sys.path  # found without putting the directory on sys.path
     finally:
-        sys.path.remove(str(tmp_path))
         sys.modules.pop("beside_topology", None)
 
 
@@ -140,8 +140,8 @@ async def test_construction_failures_name_the_worker() -> None:
     with pytest.raises(TopologyError) as exc:
         await build_runner(load_topology(text, filename="t.yaml"))
     assert [(p.path, p.line, p.code) for p in exc.value.problems] == [
-        ("workers[1]", 3, "build-failed"),
-        ("workers[2]", 4, "build-failed"),
+        ("workers[1].class", 3, "build-failed"),
+        ("workers[2].factory", 4, "build-failed"),
     ]
     assert f"worker 'boom': {M}:Exploding(...) raised RuntimeError: cannot connect" == exc.value.problems[0].message
     assert "returned an int, not a BaseWorker" in exc.value.problems[1].message

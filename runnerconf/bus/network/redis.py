@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,6 +37,7 @@ from runnerconf.bus.bus import DEFAULT_MAX_QUEUED, BusUnavailableError, WorkerBu
 from runnerconf.bus.messages import BusMessage
 from runnerconf.bus.serializers import JSONMessageSerializer, MessageSerializer
 from runnerconf.bus.wire import MAX_FRAME_BYTES, WireError
+from runnerconf.utils.secrets import redact
 
 __all__ = ["INSTALL_HINT", "RedisBus", "redact"]
 
@@ -55,29 +54,6 @@ def _redis() -> Any:
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
     return aioredis
-
-
-def redact(url: str) -> str:
-    """The URL without its secrets: the user-info's password (even one holding '@') and a
-    ``password=`` in the query."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return re.sub(r"//.*@", "//***@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")  # the last '@' ends the user-info
-        user, sep, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if sep else f"***@{host}"
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = "&".join(f"{k}={'***' if k.lower() in _SECRET_KEYS else v}" for k, v in pairs)
-    scheme = f"{parts.scheme}://" if parts.scheme else ""
-    return f"{scheme}{netloc}{parts.path}{'?' + query if query else ''}{'#' + parts.fragment if parts.fragment else ''}"
-
-
-_SECRET_KEYS = {"password", "pass", "pwd", "secret", "token"}
 
 
 class RedisBus(WorkerBus):
