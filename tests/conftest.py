@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,9 +35,10 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process owned by one test: it can be stopped and started again."""
 
-    def __init__(self, binary: str, directory: Path) -> None:
+    def __init__(self, binary: str, directory: Path, *extra: str) -> None:
         self.binary = binary
         self.directory = directory
+        self.extra = list(extra)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -55,6 +56,7 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.directory),
                 "--logfile", str(self.directory / "redis.log"),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -96,3 +98,21 @@ def redis_server(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def make_redis(redis_binary: str, tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """A factory of test-owned redis-servers with extra options (stopped at the end)."""
+    servers: list[RedisServer] = []
+
+    def make(*extra: str) -> RedisServer:
+        directory = tmp_path / f"redis{len(servers)}"
+        directory.mkdir()
+        server = RedisServer(redis_binary, directory, *extra)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

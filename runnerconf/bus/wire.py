@@ -48,6 +48,7 @@ from runnerconf.bus.messages import (
 __all__ = [
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "MAX_REGISTRY_ENTRIES",
     "WIRE_VERSION",
     "WireError",
     "check_depth",
@@ -64,6 +65,8 @@ WIRE_VERSION = 1
 MAX_FRAME_BYTES = 8 << 20
 #: Deepest nesting of JSON arrays and objects in a frame (the frame itself counts 3 levels).
 MAX_DEPTH = 64
+#: Most workers one registry message may list (a larger one is refused whole).
+MAX_REGISTRY_ENTRIES = 20_000
 
 _TYPES: dict[str, type[BusMessage]] = {}
 #: Field names of each registered type, in declaration order (dataclasses.fields() is slow).
@@ -149,6 +152,8 @@ def _job_status(value: Any) -> Any:
 def _entries(value: Any) -> list[WorkerRegistryEntry]:
     if not isinstance(value, list):
         raise TypeError("workers must be a list")
+    if len(value) > MAX_REGISTRY_ENTRIES:
+        raise ValueError(f"lists {len(value):,} workers, more than the {MAX_REGISTRY_ENTRIES:,} a registry message may")
     entries = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -161,6 +166,8 @@ def _entries(value: Any) -> list[WorkerRegistryEntry]:
 def _names(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
         raise TypeError("removed must be a list of names")
+    if len(value) > MAX_REGISTRY_ENTRIES:
+        raise ValueError(f"lists {len(value):,} removed workers, more than {MAX_REGISTRY_ENTRIES:,}")
     return value
 
 

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from runnerconf.bus.messages import BusWorkerRegistryMessage
+from runnerconf.bus.wire import MAX_REGISTRY_ENTRIES
 from runnerconf.registry.types import WorkerReadyData, WorkerRegistryEntry
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ __all__ = ["ANSWERS_PER_SECOND", "MAX_ENTRIES", "MAX_PEERS", "MAX_REMOTE", "RUNN
 #: Bus group every runner joins: a message targeted at it reaches every runner, and no worker.
 RUNNERS = "@runners"
 
-#: Workers read from one registry message (the rest are ignored).
-MAX_ENTRIES = 20_000
+#: Workers read from one registry message (the wire refuses longer ones).
+MAX_ENTRIES = MAX_REGISTRY_ENTRIES
 #: Peer runners known at once.
 MAX_PEERS = 256
 #: Remote workers known at once, all peers together.
@@ -141,7 +142,11 @@ class RegistryExchange:
             return
         joined = peer not in self._peers
         if joined and len(self._peers) >= MAX_PEERS:
-            self._warn(peer, "peers", "runner %s: ignoring runner %r: %d peers known already", runner.name, peer, MAX_PEERS)
+            # Its workers are not recorded; its hello is still answered (within the rate), so
+            # a flood of forged runners never locks out `runnerconf down` or a real peer's hello.
+            self._warn(peer, "peers", "runner %s: not recording runner %r: %d peers known already", runner.name, peer, MAX_PEERS)
+            if message.hello:
+                await self._answer(peer)
             return
         workers = message.workers
         if len(workers) > MAX_ENTRIES:

@@ -58,7 +58,7 @@ async def stop_runners(
     runners: Sequence[str] = (),
     expected: Sequence[str] = (),
     reason: str | None = None,
-    discover: float = 1.0,
+    discover: float = 5.0,
     timeout: float = 30.0,
 ) -> DownResult:
     """End (or cancel) the runners on ``bus`` and wait until they have left.
@@ -68,7 +68,8 @@ async def stop_runners(
         runners: Only these runners (default: every runner on the bus).
         expected: Runner names the topology declares; discovery stops early once all answered.
         reason: Given to the runners' end/cancel.
-        discover: Longest wait for runners to answer the hello.
+        discover: Longest wait for runners to answer the hello (a runner busy reading a flood, or
+            many runners, may answer late); it ends as soon as every ``expected`` runner answered.
         timeout: Longest wait for them to leave.
     """
     me = f"runnerconf-down-{uuid.uuid4().hex[:8]}"
