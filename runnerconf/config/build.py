@@ -32,6 +32,7 @@ from runnerconf.config.models import (
     ClassWorkerConfig,
     CommandWorkerConfig,
     FactoryWorkerConfig,
+    HealthCheckConfig,
     PipelineWorkerConfig,
     ProcessorCall,
     Topology,
@@ -41,6 +42,7 @@ from runnerconf.config.source import Path, SourceMap
 from runnerconf.pipeline.worker import PipelineWorker
 from runnerconf.workers.base_worker import BaseWorker
 from runnerconf.workers.command import CommandWorker
+from runnerconf.workers.health import HealthCheck
 from runnerconf.workers.group import RunnerGroup
 from runnerconf.workers.runner import WorkerRunner
 
@@ -444,6 +446,7 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
             backoff_factor=config.backoff.factor,
             ready_line=config.ready_line,
             ready_timeout=config.ready_timeout,
+            healthcheck=_healthcheck(config.healthcheck),
         )
     elif isinstance(config, PipelineWorkerConfig):
         processors = [p.build() if isinstance(p, _LazyInstance) else p for p in rw.processors]
@@ -470,12 +473,26 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
             raise RuntimeError(f"{what} returned {_describe(worker)}, not a BaseWorker")
         worker.name = config.name
     worker.active = config.active
-    worker.depends_on = list(config.depends_on)
+    worker.depends_on = [(d.name, d.condition) for d in config.depends_on]
     worker.required = config.required
     worker.check_dangling_tasks = config.check_dangling_tasks
     if config.watch:
         await worker.watch_workers(*config.watch)
     return worker
+
+
+def _healthcheck(config: HealthCheckConfig | None) -> HealthCheck | None:
+    if config is None:
+        return None
+    return HealthCheck(
+        exec=config.exec,
+        http=config.http,
+        tcp=config.tcp,
+        interval=config.interval,
+        timeout=config.timeout,
+        retries=config.retries,
+        start_period=config.start_period,
+    )
 
 
 def _message(exc: BaseException) -> str:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    model_validator,
     BeforeValidator,
     ConfigDict,
     Discriminator,
@@ -79,6 +81,9 @@ _DURATION_SCHEMA = {
 
 Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, examples=["greeter"])]
+ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$"
+#: ``HOST:PORT`` (``[::1]:9100`` for IPv6; an empty host listens everywhere).
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["127.0.0.1:9100"])]
 ImportString = Annotated[
     str,
     Field(
@@ -104,7 +109,11 @@ class RunnerConfig(_Model):
 
     name: Name | None = Field(None, description="Runner name (unique among runners on a network bus). Default: runner-<8 hex>.")
     handle_sigint: bool = Field(True, description="Stop on SIGINT (first: graceful, second: cancel).")
-    handle_sigterm: bool = Field(False, description="Stop on SIGTERM (first: graceful, second: cancel).")
+    handle_sigterm: bool = Field(
+        True,
+        description="Stop on SIGTERM (first: graceful, second: cancel): what docker stop, systemctl stop and Kubernetes send. "
+        "True for topologies (the library's WorkerRunner keeps pipecat's default, false).",
+    )
     on_signal: Literal["end", "cancel"] = Field(
         "end", description="What the first signal does: a graceful end, or an immediate cancel."
     )
@@ -117,6 +126,11 @@ class RunnerConfig(_Model):
     check_dangling_tasks: bool = Field(True, description="Warn about tasks left on the runner's task manager at the end.")
     stop_timeout: Duration = Field(10.0, description="Grace period of a graceful stop before workers are cancelled.")
     cancel_timeout: Duration = Field(5.0, description="How long a cancelled worker gets before it is abandoned.")
+    http: Address | None = Field(
+        None,
+        description="Serve /healthz, /readyz and /metrics on HOST:PORT while the runner runs (the `http` extra for /metrics).",
+        examples=["127.0.0.1:9100", "0.0.0.0:8080"],
+    )
 
 
 class AsyncQueueBusConfig(_Model):
@@ -177,12 +191,32 @@ BusConfig = Annotated[
 ]
 
 
+class Dependency(_Model):
+    """A worker this one waits for, and what it waits for (as Compose's depends_on conditions)."""
+
+    model_config = ConfigDict(title="Dependency")
+
+    name: Name = Field(description="The worker (on this runner or another) to wait for.")
+    condition: Literal["ready", "healthy", "completed"] = Field(
+        "ready",
+        description="ready: registered as ready; healthy: its health check passed (ready, for a worker without one, "
+        "or on another runner); completed: it finished successfully (exit code 0 for a command).",
+    )
+
+
+def _dependencies(value: list[Any]) -> list[Dependency]:
+    # A bare name is the same as {name: NAME, condition: ready}.
+    return [Dependency(name=v) if isinstance(v, str) else v for v in value]
+
+
 class _WorkerBase(_Model):
     name: Name = Field(description="Worker name, unique across the topology.")
     parent: Name | None = Field(None, description="Name of the parent worker (its lifetime encloses this one's).")
     active: bool = Field(True, description="An inactive worker is not handed data messages.")
-    depends_on: list[Name] = Field(
-        default_factory=list, description="Workers that must be ready before this one starts.", examples=[["relay"]]
+    depends_on: Annotated[list[Union[Name, Dependency]], AfterValidator(_dependencies)] = Field(
+        default_factory=list,
+        description="Workers that must be ready (or healthy, or completed) before this one starts: names, or {name, condition}.",
+        examples=[["relay", {"name": "migrate", "condition": "completed"}]],
     )
     watch: list[Name] = Field(
         default_factory=list,
@@ -301,6 +335,30 @@ class BackoffConfig(_Model):
     factor: float = Field(2.0, ge=1.0, description="Each delay is the previous one times this.")
 
 
+class HealthCheckConfig(_Model):
+    """A probe of a supervised process: run a program, GET a URL, or connect to HOST:PORT."""
+
+    model_config = ConfigDict(title="HealthCheck")
+
+    exec: list[str] | None = Field(None, min_length=1, description="A program (argv) that exits 0 when healthy.", examples=[["pg_isready"]])
+    http: str | None = Field(
+        None, pattern=r"^https?://", description="A URL that answers 2xx or 3xx when healthy.", examples=["http://127.0.0.1:7860/health"]
+    )
+    tcp: Address | None = Field(None, description="HOST:PORT that accepts a connection when healthy.")
+    interval: Duration = Field(10.0, description="Time between probes.")
+    timeout: Duration = Field(1.0, description="Time one probe may take.")
+    retries: int = Field(3, ge=1, description="Failures in a row that make the process unhealthy (then restarted per `restart`).")
+    start_period: Duration = Field(0.0, description="Failures in this time after a start do not count.")
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> HealthCheckConfig:
+        if sum(x is not None for x in (self.exec, self.http, self.tcp)) != 1:
+            raise PydanticCustomError("healthcheck", "a health check needs exactly one of exec, http and tcp")
+        if self.interval <= 0 or self.timeout <= 0:
+            raise PydanticCustomError("healthcheck", "interval and timeout must be more than 0")
+        return self
+
+
 class CommandWorkerConfig(_WorkerBase):
     """A supervised process: started in its own process group, stopped with a signal, restarted by policy."""
 
@@ -340,6 +398,9 @@ class CommandWorkerConfig(_WorkerBase):
         examples=["listening on"],
     )
     ready_timeout: Duration | None = Field(None, description="Fail if not ready this long after the first start.")
+    healthcheck: HealthCheckConfig | None = Field(
+        None, description="Probe the process; ready once healthy (unless ready_line says otherwise); restarted when unhealthy."
+    )
 
 
 #: Built-in worker kinds by their `type`.

@@ -46,7 +46,7 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
             value = worker.get(key)
             refs = [((*path, key), value)] if isinstance(value, str) else []
             if key in ("depends_on", "watch") and isinstance(value, list):
-                refs = [((*path, key, i), r) for i, r in enumerate(value) if isinstance(r, str)]
+                refs = [(_ref_path(path, key, i, r), _ref_name(r)) for i, r in enumerate(value) if isinstance(_ref_name(r), str)]
             for where, ref in refs:
                 if ref == worker.get("name"):
                     problems.append(source.problem(where, "self-reference", f"worker {ref!r} cannot name itself in {key}"))
@@ -101,6 +101,15 @@ def _runner_names(data: dict[str, Any], source: SourceMap, problems: list[Proble
     return names
 
 
+def _ref_name(item: Any) -> Any:
+    """A reference in a list: a name, or a mapping with one (``{name: db, condition: healthy}``)."""
+    return item.get("name") if isinstance(item, dict) else item
+
+
+def _ref_path(path: Path, key: str, index: int, item: Any) -> Path:
+    return (*path, key, index, "name") if isinstance(item, dict) else (*path, key, index)
+
+
 def _workers(data: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
     """Every worker mapping with its path: top-level ones and those of each runner."""
     found: list[tuple[Path, dict[str, Any]]] = []
@@ -128,7 +137,7 @@ def _cycles(
     edges: dict[str, list[str]] = {}
     for _, w in workers:
         name, value = w.get("name"), w.get(key)
-        targets = value if isinstance(value, list) else [value]
+        targets = [_ref_name(v) for v in value] if isinstance(value, list) else [value]
         if isinstance(name, str):
             edges[name] = [t for t in targets if isinstance(t, str) and t in index and t != name]
     order = {name: i for i, name in enumerate(index)}

@@ -43,7 +43,7 @@ def _edges(topology: Topology) -> list[tuple[str, str, str]]:
         if send_to is not None:
             edges.append((w.name, send_to, "send_to"))
         for dep in w.depends_on:
-            edges.append((w.name, dep, "depends_on"))
+            edges.append((w.name, dep.name, "depends_on"))
     return edges
 
 
@@ -115,7 +115,7 @@ def _describe_resolved(rw: ResolvedWorker) -> str:
     if w.parent:
         extras.append(f"parent={w.parent}")
     if w.depends_on:
-        extras.append(f"depends_on={','.join(w.depends_on)}")
+        extras.append("depends_on=" + ",".join(d.name if d.condition == "ready" else f"{d.name}({d.condition})" for d in w.depends_on))
     if isinstance(w, PipelineWorkerConfig):
         procs = [p if isinstance(p, str) else _call(p) for p in w.processors]
         extras.append("processors=[" + ", ".join(procs) + "]")

@@ -51,7 +51,10 @@ if TYPE_CHECKING:
     from runnerconf.workers.jobs import _JobState
     from runnerconf.workers.runner import WorkerRunner
 
-__all__ = ["BaseWorker", "DependencyError", "WorkerActivationArgs", "WorkerParams", "WorkerState"]
+__all__ = ["DEPENDENCY_CONDITIONS", "BaseWorker", "DependencyError", "WorkerActivationArgs", "WorkerParams", "WorkerState"]
+
+#: What a worker can wait for of a worker in its ``depends_on``.
+DEPENDENCY_CONDITIONS = ("ready", "healthy", "completed")
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ class _WorkerCore(ObjectCore):
     """A worker's private state (see :class:`~runnerconf.utils.base_object.BaseObject`)."""
 
     __slots__ = (
-        "runner", "bus", "registry", "parent", "children", "pending_children", "depends_on",
+        "runner", "bus", "registry", "parent", "children", "pending_children", "depends_on", "conditions",
         "ready", "state", "stop_event", "end_reason", "cancel_reason", "task", "end_task",
         "cancel_called", "in_main", "own_cancel", "entered", "required", "t_start", "t_end", "started_at", "error",
         "active", "pending_activation", "activation_args", "check_dangling", "owns_tm",
@@ -121,6 +124,7 @@ class _WorkerCore(ObjectCore):
         self.children: list[BaseWorker] = []
         self.pending_children: list[BaseWorker] | None = None
         self.depends_on: list[str] = []
+        self.conditions: dict[str, str] | None = None
         self.ready = False
         self.state = WorkerState.CREATED
         self.stop_event: asyncio.Event | None = None
@@ -215,7 +219,7 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
         active: bool = True,
         check_dangling_tasks: bool = True,
         task_manager: BaseTaskManager | None = None,
-        depends_on: Sequence[str] = (),
+        depends_on: Sequence[str | tuple[str, str]] = (),
     ) -> None:
         super().__init__(name=name, task_manager=task_manager)
         rc = self._rc
@@ -223,7 +227,7 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
         rc.check_dangling = check_dangling_tasks
         rc.owns_tm = task_manager is not None
         if depends_on:
-            rc.depends_on = list(depends_on)
+            self.depends_on = depends_on  # type: ignore[assignment]
 
     # -- identity and wiring -------------------------------------------------------------------
 
@@ -303,12 +307,29 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
 
     @property
     def depends_on(self) -> list[str]:
-        """Workers that must be ready before this one starts."""
+        """Workers this one waits for before it starts (see :meth:`dependency_condition`)."""
         return self._rc.depends_on
 
     @depends_on.setter
-    def depends_on(self, names: Sequence[str]) -> None:
-        self._rc.depends_on = list(names)
+    def depends_on(self, dependencies: Sequence[str | tuple[str, str]]) -> None:
+        # A name waits until that worker is ready; (name, condition) waits until it is "ready",
+        # "healthy" (its health check passed) or "completed" (it finished successfully).
+        names: list[str] = []
+        conditions: dict[str, str] = {}
+        for dep in dependencies:
+            name, condition = (dep, "ready") if isinstance(dep, str) else dep
+            if condition not in DEPENDENCY_CONDITIONS:
+                raise ValueError(f"condition must be one of {', '.join(DEPENDENCY_CONDITIONS)}, not {condition!r}")
+            names.append(name)
+            if condition != "ready":
+                conditions[name] = condition
+        self._rc.depends_on = names
+        self._rc.conditions = conditions or None
+
+    def dependency_condition(self, name: str) -> str:
+        """What this worker waits for of ``name``: ``ready``, ``healthy`` or ``completed``."""
+        conditions = self._rc.conditions
+        return conditions.get(name, "ready") if conditions else "ready"
 
     @property
     def state(self) -> WorkerState:
@@ -766,12 +787,15 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
         """Wait until every dependency is ready; False if stopped first or a dependency can't be."""
         rc = self._rc
         runner = self.worker_runner
-        pending = [d for d in rc.depends_on if not runner._was_ready(d)]
+        pending = [d for d in rc.depends_on if not runner._dependency_met(d, self.dependency_condition(d))]
         if not pending:
             return True
-        logger.info("worker %s waits for %s", rc.name, ", ".join(pending), extra={"event": "worker_waiting", "worker": rc.name})
+        shown = ", ".join(d if self.dependency_condition(d) == "ready" else f"{d} ({self.dependency_condition(d)})" for d in pending)
+        logger.info("worker %s waits for %s", rc.name, shown, extra={"event": "worker_waiting", "worker": rc.name, "runner": runner.name})
         rc.t_start = time.monotonic()
-        waits: dict[asyncio.Future[Any], str] = {asyncio.ensure_future(runner.wait_ready(d)): d for d in pending}
+        waits: dict[asyncio.Future[Any], str] = {
+            asyncio.ensure_future(runner.wait_dependency(d, self.dependency_condition(d))): d for d in pending
+        }
         stop: asyncio.Future[Any] = asyncio.ensure_future(self._stop_event().wait())
         try:
             while waits:

@@ -388,7 +388,8 @@ class CommandWorker(BaseWorker):
                 failures = 0
                 if self.healthy is not True:
                     logger.info("worker %s is healthy (%s)", self.name, check.describe(), extra={"event": "command_healthy", "worker": self.name})
-                self.healthy = True
+                    self.healthy = True
+                    self.worker_runner._worker_healthy(self)
                 if self.ready_pattern is None:
                     await self.mark_ready()
             elif not in_start_period:

@@ -174,6 +174,7 @@ class RegistryExchange:
                 continue
             runner._ever_ready.add(name)  # it was ready, did its work and finished
             registry.unregister(name, peer)
+            runner._remote_finished(name)
         if joined:
             self._peers.add(peer)
             logger.info("runner %s: peer runner %s joined", runner.name, peer)

@@ -129,6 +129,9 @@ class WorkerRunner(BaseObject, BusSubscriber):
         self._signals = self._signal_handlers()
         self._exchange: RegistryExchange | None = None
         self._never_ready_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # Who waits for a worker to be healthy or to complete (depends_on conditions).
+        self._waiters: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
+        self._completed_remote = RecentNames()
         # Names known to have been ready (here or on a peer), and local ones that have finished
         # since: a depends_on on a worker that already did its work and left is satisfied.
         self._ever_ready = RecentNames()
@@ -232,6 +235,63 @@ class WorkerRunner(BaseObject, BusSubscriber):
                 waiters.remove(future)
                 if not waiters:
                     del self._never_ready_waiters[name]
+
+    def _dependency_met(self, name: str, condition: str) -> bool:
+        """Whether ``condition`` (ready, healthy, completed) holds for the worker ``name`` now."""
+        if condition == "ready":
+            return self._was_ready(name)
+        worker = self._workers.get(name)
+        if condition == "healthy":
+            if worker is not None and getattr(worker, "healthcheck", None) is not None:
+                return getattr(worker, "healthy", None) is True
+            return self._was_ready(name)  # no health check, or on another runner: ready is healthy
+        if worker is not None:
+            return False
+        result = self._outcomes.results.get(name)
+        return (result is not None and result.outcome == "finished") or name in self._completed_remote
+
+    async def wait_dependency(self, name: str, condition: str = "ready") -> None:
+        """Wait until ``condition`` holds for the worker ``name`` (see ``depends_on``).
+
+        Raises:
+            RuntimeError: it cannot hold any more (the worker finished without being ready or
+                healthy, or it failed instead of completing).
+        """
+        if self._dependency_met(name, condition):
+            return
+        worker = self._workers.get(name)
+        if condition == "ready" or (condition == "healthy" and getattr(worker, "healthcheck", None) is None):
+            await self.wait_ready(name)
+            return
+        if condition == "completed" and worker is None:
+            result = self._outcomes.results.get(name)
+            if result is not None:
+                raise RuntimeError(f"{result.outcome}, so it did not complete")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key = (condition, name)
+        self._waiters.setdefault(key, []).append(future)
+        try:
+            await future
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[key]
+
+    def _settle(self, condition: str, name: str, error: str | None = None) -> None:
+        for future in self._waiters.pop((condition, name), []):
+            if not future.done():
+                future.set_result(None) if error is None else future.set_exception(RuntimeError(error))
+
+    def _worker_healthy(self, worker: BaseWorker) -> None:
+        """A worker's health check passed (CommandWorker calls this)."""
+        self._settle("healthy", worker.name)
+
+    def _remote_finished(self, name: str) -> None:
+        """A peer says a worker of its own finished (a ``completed`` dependency across runners)."""
+        self._completed_remote.add(name)
+        self._settle("completed", name)
 
     def summary(self) -> dict[str, int]:
         """Counts of worker outcomes during this run: finished, failed, cancelled, abandoned."""
@@ -358,6 +418,8 @@ class WorkerRunner(BaseObject, BusSubscriber):
             for future in self._never_ready_waiters.pop(name, []):
                 if not future.done():
                     future.set_exception(RuntimeError(f"{outcome} without becoming ready"))
+        self._settle("healthy", name, f"{outcome} without becoming healthy")
+        self._settle("completed", name, None if outcome == "finished" else f"{outcome}, so it did not complete")
         duration = worker.duration or 0.0
         root = rc.parent is None
         self._outcomes.record(WorkerResult(name, outcome, duration, root, rc.error, getattr(worker, "returncode", None)))

@@ -45,8 +45,8 @@ def test_the_issue_example_loads() -> None:
     assert bot.command == ["python3", "-m", "myapp.bot", "--port", "7860", "8"]
     assert (bot.stop_signal, bot.stop_timeout, bot.restart, bot.max_restarts) == ("SIGINT", 20.0, "on-failure", 5)
     assert (bot.backoff.initial, bot.backoff.max, bot.ready_timeout) == (1.0, 30.0, 60.0)
-    assert shell.restart == "no"  # an unquoted YAML `no` is false: taken as the policy meant
-    assert shell.command == "echo hi && sleep 1" and shell.depends_on == ["bot"]
+    assert shell.restart == "no"  # YAML 1.2: an unquoted `no` is the string, the policy meant
+    assert shell.command == "echo hi && sleep 1" and [(d.name, d.condition) for d in shell.depends_on] == [("bot", "ready")]
 
 
 @pytest.mark.parametrize(

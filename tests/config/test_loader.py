@@ -67,7 +67,8 @@ def test_the_issue_example_loads_without_importing_anything() -> None:
 def test_defaults() -> None:
     t = load_topology("workers: []")
     assert t.version == 1
-    assert t.runner.name is None and t.runner.handle_sigint and not t.runner.handle_sigterm
+    # SIGTERM is handled by default in topology files (docker stop, systemctl stop, Kubernetes).
+    assert t.runner.name is None and t.runner.handle_sigint and t.runner.handle_sigterm
     assert t.runner.auto_end and t.runner.stop_timeout == 10.0 and t.runner.on_signal == "end"
     assert t.bus.type == "async_queue"
 
