@@ -1,9 +1,17 @@
-"""runnerconf: run asyncio worker topologies from a file."""
+"""runnerconf: run asyncio worker topologies from a file.
+
+The public API below is imported on first use, so that ``import runnerconf`` (and the command
+line's ``--help``) costs almost nothing.
+"""
 
 from __future__ import annotations
 
 import os as _os
 import sys as _sys
+from importlib import import_module as _import
+from typing import TYPE_CHECKING, Any
+
+from runnerconf._version import __version__
 
 # ``python -m runnerconf`` puts the current directory first on sys.path before importing this
 # package (sys.argv[0] is "-m" meanwhile): a stray yaml.py, redis.py or hiredis.py there would
@@ -11,28 +19,37 @@ import sys as _sys
 if _sys.argv[:1] == ["-m"] and _sys.path[:1] == [_os.getcwd()]:
     del _sys.path[0]
 
-from runnerconf.bus import AsyncQueueBus, BusDataMessage, BusMessage, WorkerBus
-from runnerconf.config import Topology, TopologyError, build_runner, load_topology, run_topology
-from runnerconf.pipeline.worker import PipelineWorker
-from runnerconf.registry import WorkerRegistry
-from runnerconf.workers.base_worker import BaseWorker
-from runnerconf.workers.runner import WorkerRunner
+if TYPE_CHECKING:
+    from runnerconf.bus import AsyncQueueBus, BusDataMessage, BusMessage, WorkerBus
+    from runnerconf.config import Topology, TopologyError, build_runner, load_topology, run_topology
+    from runnerconf.pipeline.worker import PipelineWorker
+    from runnerconf.registry import WorkerRegistry
+    from runnerconf.workers.base_worker import BaseWorker
+    from runnerconf.workers.runner import WorkerRunner
 
-__version__ = "0.1.0"
+_EXPORTS = {
+    "AsyncQueueBus": "runnerconf.bus",
+    "BaseWorker": "runnerconf.workers.base_worker",
+    "BusDataMessage": "runnerconf.bus",
+    "BusMessage": "runnerconf.bus",
+    "PipelineWorker": "runnerconf.pipeline.worker",
+    "Topology": "runnerconf.config",
+    "TopologyError": "runnerconf.config",
+    "WorkerBus": "runnerconf.bus",
+    "WorkerRegistry": "runnerconf.registry",
+    "WorkerRunner": "runnerconf.workers.runner",
+    "build_runner": "runnerconf.config",
+    "load_topology": "runnerconf.config",
+    "run_topology": "runnerconf.config",
+}
 
-__all__ = [
-    "AsyncQueueBus",
-    "BaseWorker",
-    "BusDataMessage",
-    "BusMessage",
-    "PipelineWorker",
-    "Topology",
-    "TopologyError",
-    "WorkerBus",
-    "WorkerRegistry",
-    "WorkerRunner",
-    "__version__",
-    "build_runner",
-    "load_topology",
-    "run_topology",
-]
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import(module), name)
+    globals()[name] = value
+    return value

@@ -98,7 +98,9 @@ def test_up_runs_the_example_and_logs_each_worker_and_a_summary() -> None:
     assert out.splitlines() == [">> Hello, world!", ">> Hello, runnerconf!", ">> Hello, bots!"]
     assert "worker greeter started" in err and "worker printer started" in err
     assert "worker printer finished after" in err and "(parent 'greeter' finished)" in err
-    assert err.rstrip().splitlines()[-1].endswith("runner hello done: 2 finished, 0 failed, 0 cancelled")
+    *_, summary, last = err.rstrip().splitlines()
+    assert summary.endswith("runner hello done: 2 finished, 0 failed, 0 cancelled")
+    assert last.endswith("runnerconf.up: exiting with code 0: all root workers finished")
 
 
 def test_json_logs_are_one_object_per_line() -> None:
@@ -108,7 +110,8 @@ def test_json_logs_are_one_object_per_line() -> None:
     stopped = [r for r in records if r.get("event") == "worker_stopped"]
     assert {(r["worker"], r["outcome"]) for r in stopped} == {("greeter", "finished"), ("printer", "finished")}
     assert all(isinstance(r["duration"], float) for r in stopped)
-    assert records[-1]["event"] == "runner_done" and records[-1]["finished"] == 2
+    assert records[-2]["event"] == "runner_done" and records[-2]["finished"] == 2
+    assert records[-1]["event"] == "up_exit" and records[-1]["code"] == 0
 
 
 def test_a_failing_worker_exits_1_and_the_others_finish(tmp_path: Path) -> None:

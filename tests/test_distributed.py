@@ -69,8 +69,8 @@ def test_two_runner_processes_talk_wait_for_each_other_and_end_together_through_
     assert sorted(result.stdout.splitlines()) == ["runner edge-1: stopped", "runner edge-2: stopped"]
     assert edge1.finish() == 0 and edge2.finish() == 0
     assert any("end asked by runnerconf-down-" in line for line in edge1.err)
-    assert edge1.err[-1].endswith("runner edge-1 done: 1 finished, 0 failed, 0 cancelled")
-    assert edge2.err[-1].endswith("runner edge-2 done: 1 finished, 0 failed, 0 cancelled")
+    assert edge1.err[-2].endswith("runner edge-1 done: 1 finished, 0 failed, 0 cancelled")
+    assert edge2.err[-2].endswith("runner edge-2 done: 1 finished, 0 failed, 0 cancelled")
 
 
 def test_down_cancel_and_down_of_one_runner(env: dict[str, str]) -> None:
@@ -79,7 +79,7 @@ def test_down_cancel_and_down_of_one_runner(env: dict[str, str]) -> None:
     result = down(env, "--runner", "edge-2", "--cancel")
     assert result.returncode == 0 and result.stdout == "runner edge-2: stopped\n"
     assert edge2.finish() == 0
-    assert edge2.err[-1].endswith("runner edge-2 done: 0 finished, 0 failed, 1 cancelled")
+    assert edge2.err[-2].endswith("runner edge-2 done: 0 finished, 0 failed, 1 cancelled")
     assert edge1.popen.poll() is None  # the other runner goes on
     edge1.wait_for("peer runner edge-2 left")
     assert down(env).returncode == 0

@@ -137,6 +137,7 @@ class _Subscription:
             except Exception:
                 # One subscriber's failure must never stop delivery, to it or to anyone else.
                 logger.exception("bus subscriber %r failed handling %s", subscriber.name, message)
+            self.bus.delivered += 1
             burst += 1
             if burst >= _YIELD_EVERY:
                 burst = 0
@@ -179,6 +180,9 @@ class WorkerBus(BaseObject, ABC):
         self._subscriptions: dict[str, _Subscription] = {}
         self._groups: dict[str, dict[str, _Subscription]] = {}
         self._running = False
+        #: Messages sent through this bus, and handled by its local subscribers (for metrics).
+        self.sent = 0
+        self.delivered = 0
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -231,6 +235,7 @@ class WorkerBus(BaseObject, ABC):
 
     async def send(self, message: BusMessage) -> None:
         """Send a message: local-only messages are delivered here, others are published."""
+        self.sent += 1
         if message.local:
             full = self.deliver(message)
             if full:

@@ -15,7 +15,7 @@ import inspect
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
@@ -24,6 +24,7 @@ from runnerconf.bus.bus import WorkerBus
 from runnerconf.bus.local import AsyncQueueBus
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.modules import allow_topology_modules
+from runnerconf.config.selection import select_runners
 from runnerconf.config.models import (
     AsyncQueueBusConfig,
     RedisBusConfig,
@@ -53,6 +54,8 @@ __all__ = [
     "build_bus",
     "build_runner",
     "build_runners",
+    "build_topology",
+    "Launch",
     "import_string",
     "resolve",
     "run_topology",
@@ -134,20 +137,11 @@ class Plan:
         return [w for r in self.runners for w in r.workers]
 
 
-def select_runners(topology: Topology, runner: str | None = None) -> list[RunnerSpec]:
-    """The runner named ``runner`` (ValueError if there is none), or all of them."""
-    specs = topology.runner_specs()
-    if runner is None:
-        return specs
-    chosen = [s for s in specs if s.name == runner]
-    if not chosen:
-        names = ", ".join(s.name or "(unnamed)" for s in specs)
-        raise ValueError(f"no runner named {runner!r} in this topology (runners: {names})")
-    return chosen
-
-
-def resolve(topology: Topology, runner: str | None = None) -> Plan:
+def resolve(topology: Topology, runner: str | None = None, workers: Sequence[str] = ()) -> Plan:
     """Import everything the topology (or its runner named ``runner``) names; check ``params``.
+
+    With ``workers``, only those are planned, with what they need (see
+    :func:`~runnerconf.config.selection.worker_closure`).
 
     Only the chosen runner's workers are imported: a machine that starts one runner needs only
     that runner's code. Modules kept beside the topology file (or in the current directory)
@@ -158,7 +152,7 @@ def resolve(topology: Topology, runner: str | None = None) -> Plan:
         ValueError: no runner of that name.
     """
     source: SourceMap = topology.source or SourceMap("<memory>")
-    specs = select_runners(topology, runner)
+    specs = select_runners(topology, runner, workers)
     allow_topology_modules(source.file, _named_modules(specs))
     problems: list[Problem] = _check_bus(topology, source)
     runners = []
@@ -505,16 +499,51 @@ def _env_value(value: Any) -> str:
     return str(value)
 
 
+@dataclass
+class Launch:
+    """A topology built and ready to run: one runner, or a group of them sharing one bus."""
+
+    target: WorkerRunner | RunnerGroup
+    auto_end: dict[str, bool]
+
+    @property
+    def runners(self) -> list[WorkerRunner]:
+        return self.target.runners if isinstance(self.target, RunnerGroup) else [self.target]
+
+    def worker(self, name: str) -> BaseWorker | None:
+        """A worker of any of the runners (None once it has finished)."""
+        return next((w for r in self.runners if (w := r.get_worker(name)) is not None), None)
+
+    async def run(self) -> WorkerRunner | RunnerGroup:
+        """Run until every runner has ended; returns the target."""
+        if isinstance(self.target, RunnerGroup):
+            await self.target.run(self.auto_end)
+        else:
+            await self.target.run(auto_end=self.auto_end.get(self.target.name, True))
+        return self.target
+
+    async def end(self, reason: str | None = None) -> None:
+        await self.target.end(reason)
+
+
+async def build_topology(topology: Topology, plan: Plan | None = None, *, runner: str | None = None) -> Launch:
+    """Build the topology (or its runner named ``runner``) without running it.
+
+    A multi-runner topology without ``runner`` becomes a :class:`RunnerGroup` on one bus.
+    """
+    plan = plan or resolve(topology, runner)
+    if runner is not None or topology.runners is None:
+        one = await build_runner(topology, plan, runner=runner)
+        return Launch(one, {one.name: plan.runners[0].config.auto_end})
+    runners = await build_runners(topology, plan)
+    group = RunnerGroup(runners, name=f"topology {topology.source.file if topology.source else ''}".strip())
+    return Launch(group, {r.name: p.config.auto_end for r, p in zip(runners, plan.runners)})
+
+
 async def run_topology(topology: Topology, plan: Plan | None = None, *, runner: str | None = None) -> WorkerRunner | RunnerGroup:
     """Build and run the topology (or its runner named ``runner``) until it ends; return it.
 
     A multi-runner topology without ``runner`` runs every runner in this process, on one bus.
     """
-    plan = plan or resolve(topology, runner)
-    if runner is not None or topology.runners is None:
-        one = await build_runner(topology, plan, runner=runner)
-        await one.run(auto_end=plan.runners[0].config.auto_end)
-        return one
-    group = RunnerGroup(await build_runners(topology, plan), name=f"topology {topology.source.file if topology.source else ''}".strip())
-    await group.run({p.spec.name or "": p.config.auto_end for p in plan.runners})
-    return group
+    launch = await build_topology(topology, plan, runner=runner)
+    return await launch.run()

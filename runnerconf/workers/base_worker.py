@@ -695,6 +695,11 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
             return
         await self.on_bus_message(message)
 
+    def _log_fields(self, event: str) -> dict[str, Any]:
+        """The fields every log line about this worker carries (``--log-format json``)."""
+        runner = self._rc.runner
+        return {"event": event, "worker": self._rc.name, "runner": runner.name if runner is not None else None}
+
     def _stop_event(self) -> asyncio.Event:
         event = self._rc.stop_event
         if event is None:

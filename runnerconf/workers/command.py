@@ -237,7 +237,7 @@ class CommandWorker(BaseWorker):
                 self.restarts,
                 limit,
                 delay,
-                extra={"event": "command_restart", "worker": self.name, "attempt": self.restarts, "delay": delay},
+                extra={**self._log_fields("command_restart"), "attempt": self.restarts, "delay": delay},
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wait_for_stop(), delay)
@@ -303,7 +303,7 @@ class CommandWorker(BaseWorker):
             pid,
             describe_exit(returncode),
             time.monotonic() - t0,
-            extra={"event": "command_exit", "worker": self.name, "pid": pid, "returncode": returncode},
+            extra={**self._log_fields("command_exit"), "pid": pid, "returncode": returncode},
         )
         return returncode
 
@@ -338,7 +338,7 @@ class CommandWorker(BaseWorker):
             self.name,
             proc.pid,
             self.command if isinstance(self.command, str) else shlex.join(self.command),
-            extra={"event": "command_start", "worker": self.name, "pid": proc.pid, "start": self.starts},
+            extra={**self._log_fields("command_start"), "pid": proc.pid, "start": self.starts},
         )
         if self.ready_pattern is None and self.healthcheck is None:
             await self.mark_ready()
@@ -359,7 +359,7 @@ class CommandWorker(BaseWorker):
                 pid,
                 self.stop_timeout,
                 self.stop_signal.name,
-                extra={"event": "command_kill", "worker": self.name, "pid": pid},
+                extra={**self._log_fields("command_kill"), "pid": pid},
             )
             await self._kill(pid, exited)
 
@@ -387,7 +387,7 @@ class CommandWorker(BaseWorker):
             if reason is None:
                 failures = 0
                 if self.healthy is not True:
-                    logger.info("worker %s is healthy (%s)", self.name, check.describe(), extra={"event": "command_healthy", "worker": self.name})
+                    logger.info("worker %s is healthy (%s)", self.name, check.describe(), extra={**self._log_fields("command_healthy")})
                     self.healthy = True
                     self.worker_runner._worker_healthy(self)
                 if self.ready_pattern is None:
@@ -400,7 +400,7 @@ class CommandWorker(BaseWorker):
                     failures,
                     check.retries,
                     reason,
-                    extra={"event": "command_unhealthy", "worker": self.name, "failures": failures},
+                    extra={**self._log_fields("command_unhealthy"), "failures": failures},
                 )
                 if failures >= check.retries:
                     self.healthy = False
@@ -412,7 +412,7 @@ class CommandWorker(BaseWorker):
     async def _pump(self, stream: asyncio.StreamReader | None, level: int, name: str) -> None:
         if stream is None:
             return
-        extra = {"event": "command_output", "worker": self.name, "stream": name}
+        extra = {**self._log_fields("command_output"), "stream": name}
         while True:
             try:
                 raw = await stream.readline()

@@ -83,6 +83,23 @@ class RunnerGroup:
     def failed(self) -> list[WorkerResult]:
         return [f for r in self.runners for f in r.failed]
 
+    def any_failed(self) -> bool:
+        """Whether a worker of any runner failed or was abandoned."""
+        return any(r.any_failed() for r in self.runners)
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the runners stopped (the first that says)."""
+        return next((r.stop_reason for r in self.runners if r.stop_reason), None)
+
+    def summary(self) -> dict[str, int]:
+        """Counts of worker outcomes over every runner."""
+        total: dict[str, int] = {}
+        for r in self.runners:
+            for k, n in r.summary().items():
+                total[k] = total.get(k, 0) + n
+        return total
+
     @property
     def results(self) -> dict[str, WorkerResult]:
         """Every worker's result (worker names are unique across a topology)."""

@@ -1,0 +1,84 @@
+"""``runnerconf schema``, ``config`` and ``graph``: views of the format and of a topology."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_INVALID, TOPOLOGY_FILE, environ, fail, load, topology_inputs
+
+if TYPE_CHECKING:
+    from runnerconf.config.overrides import Override
+
+
+@click.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+def schema(output: str | None) -> None:
+    """Print (or write) the JSON Schema of topology files.
+
+    \b
+    Examples:
+      runnerconf schema > topology.schema.json
+      runnerconf schema -o schema/topology.schema.json
+    """
+    from runnerconf.config.schema import schema_json
+
+    text = schema_json()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {output!r}: {exc.strerror or exc}", param_hint="-o/--output") from exc
+
+
+@click.command("config", epilog=EXIT_CODES_HELP)
+@click.argument("topology", type=TOPOLOGY_FILE)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--variables", is_flag=True, help="List the environment variables the file uses instead.")
+@topology_inputs
+def config_cmd(topology: str, fmt: str, variables: bool, sets: list[Override], env_files: tuple[str, ...]) -> None:
+    """Print TOPOLOGY normalised: defaults filled in, variables and overrides applied.
+
+    \b
+    Examples:
+      runnerconf config configs/support-bot.yaml
+      runnerconf config bot.yaml --set runner.stop_timeout=30s --format json
+      runnerconf config bot.yaml --variables
+    """
+    from runnerconf.config.errors import TopologyError
+    from runnerconf.config.loader import read_topology_data
+    from runnerconf.config.render import normalised, variables_table
+
+    if variables:
+        env = environ(env_files)
+        try:
+            _, _, uses, _ = read_topology_data(topology, environ=env, overrides=sets)
+        except TopologyError as exc:
+            fail(exc.problems, EXIT_INVALID)
+        click.echo(variables_table(uses, env, "json" if fmt == "json" else "text"), nl=False)
+        return
+    click.echo(normalised(load(topology, sets, env_files), fmt), nl=False)  # type: ignore[arg-type]
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.argument("topology", type=TOPOLOGY_FILE)
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@topology_inputs
+def graph(topology: str, fmt: str, sets: list[Override], env_files: tuple[str, ...]) -> None:
+    """Draw TOPOLOGY's workers, parent -> child edges and send_to edges.
+
+    \b
+    Examples:
+      runnerconf graph configs/support-bot.yaml
+      runnerconf graph bot.yaml --format dot | dot -Tpng > bot.png
+    """
+    from runnerconf.config.render import render_graph
+
+    click.echo(render_graph(load(topology, sets, env_files), fmt), nl=False)  # type: ignore[arg-type]
+
+
+COMMANDS = [schema, config_cmd, graph]
