@@ -24,7 +24,7 @@ def schema(output: str | None) -> None:
     """
     from runnerconf.config.schema import schema_json
 
-    text = schema_json()
+    text = schema_json(installed=True)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["InterpolationError", "VariableUse", "interpolate"]
+__all__ = ["InterpolationError", "Placeholder", "Substituted", "VariableUse", "interpolate", "placeholders"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -22,6 +22,36 @@ class InterpolationError(ValueError):
     def __init__(self, message: str, code: str = "missing-variable") -> None:
         super().__init__(message)
         self.code = code
+
+
+class Substituted(str):
+    """A string that ``${VAR}`` substitution produced. Where a boolean, a number or a duration is
+    expected it is read as a YAML 1.2 scalar (``true``, ``3``, ``1.5``), as if written there."""
+
+    __slots__ = ()
+
+
+class Placeholder(Substituted):
+    """A ``${VAR}`` left as it is (``--no-interpolate``): taken as a well-typed value wherever the
+    schema allows a variable, so that structure is checked without any variable set."""
+
+    __slots__ = ()
+
+
+def placeholders(text: str, uses: list[VariableUse] | None = None) -> str:
+    """``text`` unchanged, as a :class:`Placeholder` when it holds a ``${...}`` (checked for syntax
+    and recorded in ``uses``); ``${VAR:?message}`` does not fail."""
+    if "${" not in text:
+        return text
+    interpolate(text, _Anything(), uses)  # syntax errors still count; missing values do not
+    return Placeholder(text)
+
+
+class _Anything(dict):  # type: ignore[type-arg]
+    """An environment in which every variable is set (to the empty string)."""
+
+    def get(self, key: str, default: object = None) -> str:  # type: ignore[override]
+        return "x"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,241 @@
+"""The models of workers: what every worker has, and the built-in kinds (class, factory,
+pipeline, command). Kinds from packages are added by :mod:`runnerconf.config.kinds`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, WrapValidator, model_validator
+from pydantic_core import PydanticCustomError
+
+from runnerconf.config.types import Address, Duration, Flag, ImportString, Name, Params, Regex, Whole, scalar
+
+__all__ = [
+    "SIGNALS",
+    "TAG_PREFIX",
+    "BackoffConfig",
+    "ClassWorkerConfig",
+    "CommandWorkerConfig",
+    "Dependency",
+    "FactoryWorkerConfig",
+    "HealthCheckConfig",
+    "Model",
+    "PipelineWorkerConfig",
+    "ProcessorCall",
+    "WorkerBase",
+]
+
+#: Tags of tagged unions start with this; they are dropped from error paths.
+TAG_PREFIX = "kind="
+SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL")
+
+
+class Model(BaseModel):
+    """Base of every topology model: unknown keys refused, types checked strictly."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, populate_by_name=False, validate_default=False, allow_inf_nan=False
+    )
+
+
+def choice(*values: str) -> Any:
+    """``Literal[values]`` that a ``${VAR}`` may stand for."""
+    return Annotated[Literal[values], WrapValidator(scalar)]  # type: ignore[valid-type]
+
+
+class Dependency(Model):
+    """A worker this one waits for, and what it waits for (as Compose's depends_on conditions)."""
+
+    model_config = ConfigDict(title="Dependency")
+
+    name: Name = Field(description="The worker (on this runner or another) to wait for.")
+    condition: choice("ready", "healthy", "completed") = Field(  # type: ignore[valid-type]
+        "ready",
+        description="ready: registered as ready; healthy: its health check passed (ready, for a worker without one, "
+        "or on another runner); completed: it finished successfully (exit code 0 for a command).",
+    )
+
+
+def _dependencies(value: list[Any]) -> list[Dependency]:
+    # A bare name is the same as {name: NAME, condition: ready}.
+    return [Dependency(name=v) if isinstance(v, str) else v for v in value]
+
+
+class WorkerBase(Model):
+    """What every worker has, whatever its kind."""
+
+    name: Name = Field(description="Worker name, unique across the topology.")
+    parent: Name | None = Field(None, description="Name of the parent worker (its lifetime encloses this one's).")
+    active: Flag = Field(True, description="An inactive worker is handed only activations, ends and cancels.")
+    depends_on: Annotated[list[Union[Name, Dependency]], AfterValidator(_dependencies)] = Field(
+        default_factory=list,
+        description="Workers that must be ready (or healthy, or completed) before this one starts: names, or {name, condition}.",
+        examples=[["relay", {"name": "migrate", "condition": "completed"}]],
+    )
+    watch: list[Name] = Field(
+        default_factory=list,
+        description="Workers (here or on another runner) whose readiness this one is told of (on_worker_ready).",
+        examples=[["support"]],
+    )
+    required: Flag = Field(False, description="If this worker fails for good, the runner ends (or is cancelled, with on_failure: cancel).")
+    check_dangling_tasks: Flag = Field(True, description="Warn about tasks left on the worker's own task manager when it finishes.")
+
+    @property
+    def kind(self) -> str:
+        """``class``, ``factory``, or the ``type``."""
+        return str(getattr(self, "type", None) or ("class" if isinstance(self, ClassWorkerConfig) else "factory"))
+
+
+class ClassWorkerConfig(WorkerBase):
+    """A worker built from a BaseWorker subclass, with `params` as keyword arguments."""
+
+    model_config = ConfigDict(title="ClassWorker")
+
+    class_: ImportString = Field(alias="class", description="A BaseWorker subclass, `module:Class`.")
+    params: Params = Field(default_factory=dict)
+
+
+class FactoryWorkerConfig(WorkerBase):
+    """A worker returned by a function (sync or async) called with `params`."""
+
+    model_config = ConfigDict(title="FactoryWorker")
+
+    factory: ImportString = Field(description="A function returning a BaseWorker, `module:function`.")
+    params: Params = Field(default_factory=dict)
+
+
+class ProcessorCall(Model):
+    """A processor that takes arguments: a class is instantiated with `params`; a function gets
+    them as keyword arguments after the frame."""
+
+    model_config = ConfigDict(title="ProcessorCall")
+
+    call: ImportString
+    params: Params = Field(default_factory=dict)
+
+
+def _processor_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return f"{TAG_PREFIX}import"
+    if isinstance(value, (dict, ProcessorCall)):
+        return f"{TAG_PREFIX}call"
+    return None
+
+
+ProcessorSpec = Annotated[
+    Union[
+        Annotated[ImportString, Tag(f"{TAG_PREFIX}import")],
+        Annotated[ProcessorCall, Tag(f"{TAG_PREFIX}call")],
+    ],
+    Discriminator(
+        _processor_kind,
+        custom_error_type="processor",
+        custom_error_message="expected a processor: an import path `module:function` or a mapping with `call`",
+    ),
+]
+
+
+class PipelineWorkerConfig(WorkerBase):
+    """A PipelineWorker: frames flow through `processors`, in order."""
+
+    model_config = ConfigDict(title="PipelineWorker")
+
+    type: Literal["pipeline"] = Field(description="Worker kind: frames through Python callables.")
+    processors: list[ProcessorSpec] = Field(
+        min_length=1,
+        description="Callables, frame in, frame / list of frames / None out (sync or async).",
+        examples=[["myapp.text:normalise", {"call": "myapp.bot:reply", "params": {"greeting": "hello"}}]],
+    )
+    send_to: Name | None = Field(None, description="Worker that receives the output frames.")
+    on_error: choice("fail", "skip") = Field(  # type: ignore[valid-type]
+        "fail", description="A processor that raises fails the worker (fail) or drops the frame (skip)."
+    )
+    max_queued: Whole = Field(0, ge=0, description="Bound of the input queue; 0 is unbounded.")
+    frames: list[Any] = Field(default_factory=list, description="Frames queued before the worker starts.")
+    stop_when_done: Flag = Field(False, description="Finish once the queued `frames` are processed.")
+
+
+def _command(value: Any) -> Any:
+    if isinstance(value, str) and value.strip():
+        return str(value)
+    if isinstance(value, list) and value and all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value):
+        return [str(a) for a in value]
+    raise PydanticCustomError(
+        "command", "expected a command: a non-empty string (run by /bin/sh) or a list of strings (argv); got {value}", {"value": repr(value)}
+    )
+
+
+class BackoffConfig(Model):
+    """Delays between restarts: `initial`, then multiplied by `factor` up to `max`."""
+
+    model_config = ConfigDict(title="Backoff")
+
+    initial: Duration = Field(1.0, description="Delay before the first restart.")
+    max: Duration = Field(30.0, description="Longest delay between restarts.")
+    factor: Annotated[float, WrapValidator(scalar)] = Field(2.0, ge=1.0, description="Each delay is the previous one times this.")
+
+
+class HealthCheckConfig(Model):
+    """A probe of a supervised process: run a program, GET a URL, or connect to HOST:PORT."""
+
+    model_config = ConfigDict(title="HealthCheck")
+
+    exec: list[str] | None = Field(None, min_length=1, description="A program (argv) that exits 0 when healthy.", examples=[["pg_isready"]])
+    http: str | None = Field(
+        None, pattern=r"^https?://", description="A URL that answers 2xx or 3xx when healthy.", examples=["http://127.0.0.1:7860/health"]
+    )
+    tcp: Address | None = Field(None, description="HOST:PORT that accepts a connection when healthy.")
+    interval: Duration = Field(10.0, description="Time between probes.")
+    timeout: Duration = Field(1.0, description="Time one probe may take.")
+    retries: Whole = Field(3, ge=1, description="Failures in a row that make the process unhealthy (then restarted per `restart`).")
+    start_period: Duration = Field(0.0, description="Failures in this time after a start do not count.")
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> HealthCheckConfig:
+        if sum(x is not None for x in (self.exec, self.http, self.tcp)) != 1:
+            raise PydanticCustomError("healthcheck", "a health check needs exactly one of exec, http and tcp")
+        if isinstance(self.interval, float) and self.interval <= 0 or isinstance(self.timeout, float) and self.timeout <= 0:
+            raise PydanticCustomError("healthcheck", "interval and timeout must be more than 0")
+        return self
+
+
+class CommandWorkerConfig(WorkerBase):
+    """A supervised process: started in a session of its own, stopped with a signal, restarted by policy."""
+
+    model_config = ConfigDict(title="CommandWorker")
+
+    type: Literal["command"] = Field(description="Worker kind: a supervised process.")
+    command: Annotated[
+        Union[str, list[str]],
+        BeforeValidator(_command),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1},
+                ]
+            }
+        ),
+    ] = Field(
+        description="An argv list (run directly) or a string (run through /bin/sh -c).",
+        examples=[["python3", "-m", "myapp.bot", "--port", "${PORT:-7860}"]],
+    )
+    cwd: str | None = Field(None, description="Working directory, relative to the topology file.")
+    env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict, description="Extra environment variables.")
+    inherit_env: Flag = Field(True, description="Start from runnerconf's own environment.")
+    stop_signal: choice(*SIGNALS) = Field("SIGTERM", description="Signal sent to the process on a graceful stop.")  # type: ignore[valid-type]
+    stop_timeout: Duration = Field(10.0, description="Time the whole process tree gets after stop_signal, then SIGKILL.")
+    restart: choice("no", "on-failure", "always") = Field(  # type: ignore[valid-type]
+        "no", description="Restart policy: no, on-failure (non-zero exit, or unhealthy) or always."
+    )
+    max_restarts: Whole | None = Field(None, ge=0, description="Restarts allowed over the worker's life; unset: no limit.")
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays between restarts.")  # type: ignore[arg-type]
+    ready_line: Regex | None = Field(
+        None,
+        description="Regular expression: the worker is ready once an output line matches (default: once started).",
+        examples=["listening on"],
+    )
+    ready_timeout: Duration | None = Field(None, description="Fail if not ready this long after the first start.")
+    healthcheck: HealthCheckConfig | None = Field(
+        None, description="Probe the process; ready once healthy (unless ready_line says otherwise); restarted when unhealthy."
+    )
