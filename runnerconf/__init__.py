@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os as _os
 import sys as _sys
-from importlib import import_module as _import
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runnerconf._version import __version__
 
@@ -18,6 +17,8 @@ from runnerconf._version import __version__
 # shadow the installed package. The topology's own modules are found without it.
 if _sys.argv[:1] == ["-m"] and _sys.path[:1] == [_os.getcwd()]:
     del _sys.path[0]
+
+from runnerconf.utils.lazy import lazy_exports as _lazy_exports  # noqa: E402  (after the sys.path fix)
 
 if TYPE_CHECKING:
     from runnerconf.bus import AsyncQueueBus, BusDataMessage, BusMessage, WorkerBus
@@ -46,10 +47,4 @@ _EXPORTS = {
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, globals(), _EXPORTS)

@@ -1,16 +1,21 @@
-"""Fixtures: a real redis-server of the test's own, on a free loopback port."""
+"""Fixtures: a real redis-server of the test's own, on a free loopback port; a package of worker
+kinds, really installed with pip."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from runnerconf.config.kinds import installed_kinds
 
 REQUIRE_REDIS = os.environ.get("RUNNERCONF_REQUIRE_REDIS") == "1"
 
@@ -116,3 +121,29 @@ def make_redis(redis_binary: str, tmp_path: Path) -> Iterator[Callable[..., Redi
     yield make
     for server in servers:
         server.stop()
+
+
+KIND_PACKAGE = Path(__file__).resolve().parent / "fixtures" / "kind_package"
+
+
+@pytest.fixture(scope="module")
+def kinds_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """pip-installs the test package into a directory of its own, put on sys.path (and on
+    PYTHONPATH for the command line): the test environment itself is left as it was."""
+    target = tmp_path_factory.mktemp("kinds")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(KIND_PACKAGE)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    installed_kinds.cache_clear()
+    try:
+        yield target
+    finally:
+        sys.path.remove(str(target))
+        installed_kinds.cache_clear()
+        for name in ("rc_test_kinds", "rc_test_kinds_broken"):
+            sys.modules.pop(name, None)

@@ -99,9 +99,11 @@ def test_the_readme_shows_topologies() -> None:
 
 
 @pytest.mark.parametrize("text", TOPOLOGY_BLOCKS, ids=lambda t: t.splitlines()[0][:40])
-def test_every_topology_in_the_readme_is_valid(text: str) -> None:
+def test_every_topology_in_the_readme_is_valid(text: str, request: pytest.FixtureRequest) -> None:
     from runnerconf.config import load_topology
 
+    if "type: stt_pipeline" in text:  # the kind of the test package (tests/fixtures/kind_package)
+        request.getfixturevalue("kinds_installed")
     load_topology(text, environ={})
 
 

@@ -65,6 +65,18 @@ def topology_inputs(fn: F) -> F:
     return fn
 
 
+def no_interpolate_option(fn: F) -> F:
+    """``--no-interpolate``: check structure without any variable set (``interpolation=False``)."""
+    return click.option(
+        "--no-interpolate",
+        "interpolation",
+        flag_value=False,
+        default=True,
+        help="Leave ${VAR} unexpanded: each stands for a value of the expected type, and "
+        "${VAR:?msg} does not fail (for CI without secrets).",
+    )(fn)
+
+
 def environ(env_files: tuple[str, ...]) -> dict[str, str]:
     """The variables for ``${VAR}``: the env files' in order, then the process environment."""
     from runnerconf.config.envfile import EnvFileError, read_env_file
@@ -91,7 +103,7 @@ def fail(problems: list[Problem], code: int) -> NoReturn:
     sys.exit(code)
 
 
-def load(path: str, sets: list[Override], env_files: tuple[str, ...]) -> Topology:
+def load(path: str, sets: list[Override], env_files: tuple[str, ...], *, interpolation: bool = True) -> Topology:
     """The topology, or exit 1 with its problems."""
     from runnerconf.config.errors import TopologyError
     from runnerconf.config.loader import load_topology
@@ -101,6 +113,6 @@ def load(path: str, sets: list[Override], env_files: tuple[str, ...]) -> Topolog
         # Deprecations are reported by the commands themselves, with their place in the file.
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            return load_topology(path, environ=env, overrides=sets)
+            return load_topology(path, environ=env, overrides=sets, interpolation=interpolation)
         except TopologyError as exc:
             fail(exc.problems, EXIT_INVALID)

@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_INVALID, TOPOLOGY_FILE, environ, fail, load, topology_inputs
+from runnerconf.cli.options import (
+    EXIT_CODES_HELP,
+    EXIT_INVALID,
+    TOPOLOGY_FILE,
+    environ,
+    fail,
+    load,
+    no_interpolate_option,
+    topology_inputs,
+)
 
 if TYPE_CHECKING:
     from runnerconf.config.overrides import Override
@@ -39,8 +48,11 @@ def schema(output: str | None) -> None:
 @click.argument("topology", type=TOPOLOGY_FILE)
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--variables", is_flag=True, help="List the environment variables the file uses instead.")
+@no_interpolate_option
 @topology_inputs
-def config_cmd(topology: str, fmt: str, variables: bool, sets: list[Override], env_files: tuple[str, ...]) -> None:
+def config_cmd(
+    topology: str, fmt: str, variables: bool, interpolation: bool, sets: list[Override], env_files: tuple[str, ...]
+) -> None:
     """Print TOPOLOGY normalised: defaults filled in, variables and overrides applied.
 
     \b
@@ -56,19 +68,20 @@ def config_cmd(topology: str, fmt: str, variables: bool, sets: list[Override], e
     if variables:
         env = environ(env_files)
         try:
-            _, _, uses, _ = read_topology_data(topology, environ=env, overrides=sets)
+            _, _, uses, _ = read_topology_data(topology, environ=env, overrides=sets, interpolation=interpolation)
         except TopologyError as exc:
             fail(exc.problems, EXIT_INVALID)
         click.echo(variables_table(uses, env, "json" if fmt == "json" else "text"), nl=False)
         return
-    click.echo(normalised(load(topology, sets, env_files), fmt), nl=False)  # type: ignore[arg-type]
+    click.echo(normalised(load(topology, sets, env_files, interpolation=interpolation), fmt), nl=False)  # type: ignore[arg-type]
 
 
 @click.command(epilog=EXIT_CODES_HELP)
 @click.argument("topology", type=TOPOLOGY_FILE)
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@no_interpolate_option
 @topology_inputs
-def graph(topology: str, fmt: str, sets: list[Override], env_files: tuple[str, ...]) -> None:
+def graph(topology: str, fmt: str, interpolation: bool, sets: list[Override], env_files: tuple[str, ...]) -> None:
     """Draw TOPOLOGY's workers, parent -> child edges and send_to edges.
 
     \b
@@ -78,7 +91,7 @@ def graph(topology: str, fmt: str, sets: list[Override], env_files: tuple[str, .
     """
     from runnerconf.config.render import render_graph
 
-    click.echo(render_graph(load(topology, sets, env_files), fmt), nl=False)  # type: ignore[arg-type]
+    click.echo(render_graph(load(topology, sets, env_files, interpolation=interpolation), fmt), nl=False)  # type: ignore[arg-type]
 
 
 COMMANDS = [schema, config_cmd, graph]

@@ -10,55 +10,106 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_INVALID, TOPOLOGY_FILE, environ, topology_inputs
+from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_INVALID, environ, no_interpolate_option, topology_inputs
+from runnerconf.config.discovery import DEFAULT_PATTERN, DiscoveryError, find_topologies
 
 if TYPE_CHECKING:
     from runnerconf.config.errors import Problem
     from runnerconf.config.overrides import Override
 
+FORMATS = ["text", "json", "github", "sarif"]
+
 
 @click.command(epilog=EXIT_CODES_HELP)
-@click.argument("files", nargs=-1, required=True, type=TOPOLOGY_FILE)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True), metavar="PATH...")
 @click.option("--imports", is_flag=True, help="Also import every class, factory and processor and check params.")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "github"]),
+    type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="text: file:line:col lines; json: a list of problems; github: workflow annotations.",
+    help="text: file:line:col lines and a summary; json: a list of problems; "
+    "github: workflow annotations; sarif: a SARIF 2.1.0 log for code scanning.",
 )
 @click.option("--strict", is_flag=True, help="Warnings (deprecations) fail too.")
+@no_interpolate_option
+@click.option(
+    "--pattern",
+    default=DEFAULT_PATTERN,
+    show_default=True,
+    metavar="REGEX",
+    help="Which files in a directory are topologies (searched in the path), besides files whose "
+    "first comments carry the modeline naming the schema.",
+)
+@click.option(
+    "--only-topologies",
+    is_flag=True,
+    help="Skip named files that are not topologies by --pattern or modeline (for hooks given every YAML file).",
+)
 @topology_inputs
 def validate(
-    files: tuple[str, ...], imports: bool, fmt: str, strict: bool, sets: list[Override], env_files: tuple[str, ...]
+    paths: tuple[str, ...],
+    imports: bool,
+    fmt: str,
+    strict: bool,
+    interpolation: bool,
+    pattern: str,
+    only_topologies: bool,
+    sets: list[Override],
+    env_files: tuple[str, ...],
 ) -> None:
-    """Check topology FILES and report every problem, without importing user code.
+    """Check the topology files at PATH... and report every problem, without importing user code.
+
+    A PATH is a file, `-` for standard input, or a directory searched recursively for topology
+    files (hidden directories are skipped).
 
     \b
     Examples:
       runnerconf validate configs/*.yaml
+      runnerconf validate --no-interpolate --strict deploy/
       runnerconf validate --imports --strict bot.yaml
-      runnerconf validate --format github topologies/*.yaml
+      runnerconf validate --format sarif deploy/ > runnerconf.sarif
     """
+    try:
+        found = find_topologies(paths, pattern, only_topologies=only_topologies)
+    except DiscoveryError as exc:
+        raise click.BadParameter(str(exc), param_hint="PATH") from exc
     env = environ(env_files)
     problems: list[Problem] = []
-    for path in files:
-        problems.extend(check_file(path, environ=env, overrides=sets, imports=imports))
+    for path in found.files:
+        problems.extend(check_file(path, environ=env, overrides=sets, imports=imports, interpolation=interpolation))
     errors = sum(p.severity == "error" for p in problems)
     warned = len(problems) - errors
+    failed = bool(errors or (strict and warned))
     if fmt == "json":
         click.echo(json.dumps([p.to_dict() for p in problems], indent=2))
+    elif fmt == "sarif":
+        from runnerconf._version import __version__
+        from runnerconf.config.reports import sarif_log
+
+        click.echo(json.dumps(sarif_log(problems, version=__version__), indent=2))
     else:
-        for p in problems:
-            click.echo(github(p) if fmt == "github" else str(p))
-        status = "ok" if not errors and not (strict and warned) else "failed"
-        click.echo(f"{len(files)} file(s) checked: {errors} error(s), {warned} warning(s): {status}")
-    if errors or (strict and warned):
+        if fmt == "github":
+            from runnerconf.config.reports import github_annotation
+
+            for p in problems:
+                click.echo(github_annotation(p))
+        else:
+            for p in problems:
+                click.echo(str(p))
+        skipped = f" ({found.skipped} skipped: not topologies)" if found.skipped else ""
+        click.echo(
+            f"{len(found.files)} file(s) checked{skipped}: {errors} error(s), {warned} warning(s): "
+            f"{'failed' if failed else 'ok'}"
+        )
+    if failed:
         sys.exit(EXIT_INVALID)
 
 
-def check_file(path: str, *, environ: Mapping[str, str], overrides: list[Override], imports: bool) -> list[Problem]:
+def check_file(
+    path: str, *, environ: Mapping[str, str], overrides: list[Override], imports: bool, interpolation: bool = True
+) -> list[Problem]:
     """Every problem of one file (warnings included); ``imports`` also resolves import paths."""
     from runnerconf.config.build import resolve
     from runnerconf.config.errors import TopologyError
@@ -67,7 +118,7 @@ def check_file(path: str, *, environ: Mapping[str, str], overrides: list[Overrid
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            topology = load_topology(path, environ=environ, overrides=overrides)
+            topology = load_topology(path, environ=environ, overrides=overrides, interpolation=interpolation)
         except TopologyError as exc:
             return exc.problems
     problems = topology.warnings
@@ -77,22 +128,6 @@ def check_file(path: str, *, environ: Mapping[str, str], overrides: list[Overrid
         except TopologyError as exc:
             problems.extend(exc.problems)
     return problems
-
-
-def github(p: Problem) -> str:
-    """A problem as a GitHub Actions workflow annotation."""
-
-    def prop(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C")
-
-    def data(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-    where = f"{p.path}: " if p.path else ""
-    return (
-        f"::{p.severity} file={prop(p.file)},line={p.line},col={p.column},"
-        f"title={prop('runnerconf ' + p.code)}::{data(where + p.message)}"
-    )
 
 
 COMMANDS = [validate]

@@ -14,15 +14,19 @@ import importlib
 import inspect
 import os
 import shutil
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from runnerconf.bus.bus import WorkerBus
 from runnerconf.bus.local import AsyncQueueBus
 from runnerconf.config.errors import Problem, TopologyError
+from runnerconf.config.kinds import installed_kinds, params_model
+from runnerconf.config.messages import translate_validation_error
+from runnerconf.config.interpolate import Placeholder
 from runnerconf.config.modules import allow_topology_modules
 from runnerconf.config.selection import select_runners
 from runnerconf.config.models import (
@@ -175,6 +179,9 @@ def _resolve_command(rw: ResolvedWorker, config: CommandWorkerConfig, source: So
     """Check that the program exists and is executable, and that ``cwd`` is a directory."""
     who = f"worker {config.name!r}"
     root = FilePath(base_dir_of(source))
+    unknown = [k for k, v in (("cwd", config.cwd), ("command", config.command if isinstance(config.command, str) else config.command[0])) if isinstance(v, Placeholder)]
+    if unknown:
+        return [_not_checked(source, (*rw.path, unknown[0]), who, "the program and working directory")]
     cwd = root / config.cwd if config.cwd is not None else root
     if not cwd.is_dir():
         return [source.problem((*rw.path, "cwd"), "bad-cwd", f"{who}: working directory {str(cwd)!r} does not exist")]
@@ -238,6 +245,8 @@ def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
     if isinstance(config, (ClassWorkerConfig, FactoryWorkerConfig)):
         key = "class" if isinstance(config, ClassWorkerConfig) else "factory"
         path = config.class_ if isinstance(config, ClassWorkerConfig) else config.factory
+        if isinstance(path, Placeholder):
+            return [_not_checked(source, (*rw.path, key), who, "its import path and params")]
         try:
             target = import_string(path)
         except ImportStringError as exc:
@@ -251,16 +260,26 @@ def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
                 return [problem((key,), f"{path!r} is not a BaseWorker subclass (it is {_describe(target)})", "not-a-worker")]
         elif not callable(target):
             return [problem((key,), f"{path!r} is not callable (it is {_describe(target)})", "not-callable")]
-        if "name" in config.params:
-            return [problem(("params", "name"), "params must not set 'name': the worker's `name` key sets it", "bad-params")]
         error = _params_error(target, config.params, with_name=_accepts(target, "name"))
         if error:
             return [problem(("params",), f"params do not fit {path}: {error}", "bad-params")]
+        if isinstance(config, ClassWorkerConfig) and _takes_kwargs(target):
+            # `**kwargs` binds anything: check against the class's Params model or the
+            # TypedDict of `**kwargs: Unpack[...]`, where it has one, so a misspelt param is caught.
+            described = params_model(target)
+            if described is not None:
+                try:
+                    TypeAdapter(described).validate_python(config.params)
+                except ValidationError as exc:
+                    return translate_validation_error(exc, source, root=described, prefix=(*rw.path, "params"))
         rw.target = target
         return []
     if isinstance(config, PipelineWorkerConfig):
         problems = []
         for j, spec in enumerate(config.processors):
+            if isinstance(spec if isinstance(spec, str) else spec.call, Placeholder):
+                problems.append(_not_checked(source, (*rw.path, "processors", j), who, "this processor"))
+                continue
             try:
                 rw.processors.append(_resolve_processor(spec))
             except ImportStringError as exc:
@@ -268,7 +287,16 @@ def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
             except TypeError as exc:
                 problems.append(problem(("processors", j), str(exc), "bad-params"))
         return problems
-    raise AssertionError(f"unhandled worker kind {type(config).__name__}")  # pragma: no cover
+    kind = installed_kinds().get(getattr(config, "type", ""))
+    if kind is None or kind.target is None:  # pragma: no cover - every model has a kind
+        raise AssertionError(f"unhandled worker kind {type(config).__name__}")
+    rw.target = kind.target  # a kind from a package: loaded (and its params checked) already
+    return []
+
+
+def _not_checked(source: SourceMap, path: Path, who: str, what: str) -> Problem:
+    """A warning: under --no-interpolate a `${VAR}` hides what --imports would check."""
+    return source.problem(path, "not-checked", f"{who}: {what} not checked: the value holds a variable (--no-interpolate)", severity="warning")
 
 
 def _resolve_processor(spec: str | ProcessorCall) -> Callable[[Any], Any]:
@@ -318,6 +346,13 @@ def _params_error(target: Any, params: dict[str, Any], *, with_name: bool = Fals
     return None
 
 
+def _takes_kwargs(target: Any) -> bool:
+    try:
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return False
+
+
 def _accepts(target: Any, param: str) -> bool:
     try:
         params = inspect.signature(target).parameters
@@ -342,7 +377,7 @@ def build_bus(topology: Topology) -> WorkerBus:
     """The bus a topology asks for (RedisBus needs the ``redis`` extra)."""
     config = topology.bus
     if isinstance(config, AsyncQueueBusConfig):
-        return AsyncQueueBus()
+        return AsyncQueueBus(max_queued=config.max_queued)
     if isinstance(config, RedisBusConfig):
         from runnerconf.bus.network.redis import RedisBus
 
@@ -354,6 +389,8 @@ def build_bus(topology: Topology) -> WorkerBus:
             reconnect_max=config.reconnect.max,
             max_batch=config.max_batch,
             max_buffer=config.max_buffer,
+            max_frame_bytes=config.max_frame_bytes,
+            max_queued=config.max_queued,
         )
     raise AssertionError(f"unhandled bus {config!r}")  # pragma: no cover
 
@@ -451,8 +488,16 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
         if config.stop_when_done:
             await worker.stop_when_done()
     else:
-        what = config.class_ if isinstance(config, ClassWorkerConfig) else config.factory
-        kwargs = dict(config.params)
+        if isinstance(config, (ClassWorkerConfig, FactoryWorkerConfig)):
+            what = config.class_ if isinstance(config, ClassWorkerConfig) else config.factory
+            kwargs = dict(config.params)
+        else:  # a kind from a package: its params were checked by its model
+            what = f"worker kind {config.type}"  # type: ignore[attr-defined]
+            params = config.params  # type: ignore[attr-defined]
+            if _accepts(rw.target, "params") and "params" in inspect.signature(rw.target).parameters:
+                kwargs = {"params": params}
+            else:
+                kwargs = {k: getattr(params, k) for k in type(params).model_fields}
         if _accepts(rw.target, "name"):
             kwargs["name"] = config.name
         try:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from runnerconf.config.worker_models import (
     TAG_PREFIX,
@@ -186,18 +186,6 @@ def _unpacked(hint: Any) -> Any:
         (inner,) = typing.get_args(hint)
         return inner
     return None
-
-
-def check_params(model: type[BaseModel], params: dict[str, Any]) -> list[tuple[tuple[Any, ...], str, str]]:
-    """Validate ``params`` with ``model``: (path, error type, message) of every problem."""
-    try:
-        TypeAdapter(model).validate_python(params)
-    except Exception as exc:
-        errors = getattr(exc, "errors", None)
-        if errors is None:
-            return [((), "bad-params", str(exc))]
-        return [(tuple(e["loc"]), e["type"], e["msg"]) for e in errors(include_url=False)]
-    return []
 
 
 def _discriminator(kinds: dict[str, WorkerKind]) -> Callable[[Any], str | None]:

@@ -65,7 +65,8 @@ def load_topology(
         # A value already reported (a missing variable, a bad override) is not reported twice.
         seen = {p.path for p in problems}
         problems.extend(p for p in translate_validation_error(exc, source_map, kinds) if p.path not in seen)
-    problems.extend(check_references(data, source_map))
+    seen = {p.path for p in problems}
+    problems.extend(p for p in check_references(data, source_map) if p.path not in seen)
     if topology is None or any(p.severity == "error" for p in problems):
         raise TopologyError(problems)
     topology._source = source_map

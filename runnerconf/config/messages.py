@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from runnerconf.config.errors import Problem
 from runnerconf.config.kinds import BUILTIN, WORKER_KIND_KEYS, WorkerKind
-from runnerconf.config.models import BUS_KINDS, TAG_PREFIX, Topology, tagged_models
+from runnerconf.config.models import BUS_KINDS, CHANNEL_PATTERN, TAG_PREFIX, URL_PATTERN, Topology, tagged_models
 from runnerconf.config.source import SourceMap, parse_scalar
 from runnerconf.config.types import ADDRESS_PATTERN, IMPORT_PATTERN, NAME_PATTERN
 
@@ -43,22 +43,46 @@ _EXPECTED = {
 
 
 def translate_validation_error(
-    exc: ValidationError, source: SourceMap, kinds: dict[str, WorkerKind] | None = None, root: type[BaseModel] = Topology
+    exc: ValidationError,
+    source: SourceMap,
+    kinds: dict[str, WorkerKind] | None = None,
+    root: type[BaseModel] = Topology,
+    prefix: tuple[Any, ...] = (),
 ) -> list[Problem]:
-    """Turn pydantic's errors into problems with places and actionable messages."""
+    """Turn pydantic's errors into problems with places and actionable messages.
+
+    ``root`` is the model that was validated; ``prefix`` is where its input stands in the
+    document (``("workers", 0, "params")`` for a worker's params checked on their own).
+    """
     kinds = kinds or BUILTIN
     tagged = tagged_models(kinds)
     by_path: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for err in exc.errors(include_url=False):
-        raw = tuple(err["loc"])
-        err["_raw"] = raw
+        err["_raw"] = tuple(err["loc"])
+        raw = (*prefix, *err["loc"])
         by_path.setdefault(_clean(raw, source, keep_last=err["type"] in ("missing", "extra_forbidden")), []).append(err)
     problems = []
     for path, errors in by_path.items():
+        if _another_branch_went_deeper(path, errors, by_path):
+            continue
         problem = _one(path, errors, source, kinds, tagged, root)
         if problem is not None:
             problems.append(problem)
     return problems
+
+
+#: Errors that say only "this is not of that type": one branch of a union that did not apply.
+_TYPE_MISMATCH = {"string_type", "int_type", "float_type", "bool_type", "list_type", "dict_type", "model_type", "model_attributes_type", "none_required"}
+
+
+def _another_branch_went_deeper(path: tuple[Any, ...], errors: list[dict[str, Any]], by_path: dict[tuple[Any, ...], Any]) -> bool:
+    """Whether these are only type mismatches at ``path`` while another member of the union got
+    further, to a place inside the value: that deeper error is the real mistake (as JSON Schema
+    tools' "best match"). ``{name: db, condition: up}`` is not "expected a string" but a bad
+    ``condition``."""
+    if not all(e["type"] in _TYPE_MISMATCH for e in errors):
+        return False
+    return any(len(other) > len(path) and other[: len(path)] == path for other in by_path)
 
 
 def _clean(raw: tuple[Any, ...], source: SourceMap, *, keep_last: bool) -> tuple[Any, ...]:
@@ -95,13 +119,23 @@ def _one(
         broken = kinds.get(value["type"]) if isinstance(value, dict) and isinstance(value.get("type"), str) else None
         if broken is not None and broken.error is not None:
             return None  # a kind whose package failed to load: reported at its `type` already
-        return source.problem(path, "worker-kind", _worker_kind_message(value, kinds))
+        # An unknown `type` is reported at its value; a missing or doubled kind key at the worker.
+        at_type = isinstance(value, dict) and "type" in value and not any(k in value for k in ("class", "factory"))
+        return source.problem((*path, "type") if at_type else path, "worker-kind", _worker_kind_message(value, kinds))
+    if kind == "params-name":  # reported where the key is
+        return source.problem((*path, "name"), "bad-params", err["msg"], key=True)
     if kind == "bus-type":
+        if not isinstance(value, dict):
+            return source.problem(path, "dict-type", f"expected a mapping of bus options, such as {{type: redis}}; got {_show(value)}")
         return source.problem((*path, "type"), "bus-type", _choice_message("bus type", value, BUS_KINDS))
     if len(errors) > 1:
         # One value, several rejections (a union): say what would have been right, once.
         expected = _unique(_expectation(e) for e in errors)
-        return source.problem(path, "bad-value", f"expected {' or '.join(expected)}; got {_show(value)}")
+        if "a number" in expected and "an integer" in expected:
+            expected.remove("an integer")
+        expected = ["true/false" if e == "true or false" else e for e in expected]
+        listed = expected[0] if len(expected) == 1 else f"{', '.join(expected[:-1])} or {expected[-1]}"
+        return source.problem(path, "bad-value", f"expected {listed}; got {_show(value)}")
     return source.problem(path, _code(kind), _message(err))
 
 
@@ -121,6 +155,12 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         expected = str((err.get("ctx") or {}).get("expected", "")).replace("'", "")
         return f"expected {expected}; got {_show(value)}{_why(kind, value)}"
+    if kind in ("too_short", "too_long"):
+        ctx = err.get("ctx") or {}
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        what = "character" if isinstance(value, str) else "item"
+        message = f"expected at {'least' if kind == 'too_short' else 'most'} {bound} {what}{'' if bound == 1 else 's'}"
+        return f"{message}; got {_show(value)}"
     message = _pattern_message(err) or err["msg"]
     return message if "got " in message else f"{message}; got {_show(value)}"
 
@@ -147,6 +187,10 @@ def _pattern_message(err: dict[str, Any]) -> str | None:
         return "expected a name of letters, digits, '_', '#', '@' or '-' (at most 128, not starting with '#', '@' or '-')"
     if pattern == ADDRESS_PATTERN:
         return "expected HOST:PORT, such as 127.0.0.1:9100"
+    if pattern == URL_PATTERN:
+        return "expected a redis://, rediss:// or unix:// URL, such as redis://127.0.0.1:6379/0"
+    if pattern == CHANNEL_PATTERN:
+        return "expected a channel name of 1 to 128 letters, digits, '_', '.', ':' or '-'"
     return None
 
 
@@ -161,7 +205,9 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A value as it reads in YAML where that differs from Python (null, true, false)."""
+    text = {None: "null", True: "true", False: "false"}.get(value, None) if isinstance(value, (bool, type(None))) else None
+    text = text or repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

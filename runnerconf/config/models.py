@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, WrapValidator, create_model
 
 from runnerconf.config.kinds import BUILTIN, WORKER_KIND_KEYS, WorkerKind, worker_union
-from runnerconf.config.types import IMPORT_PATTERN, NAME_PATTERN, Address, Duration, Flag, Name, Whole, parse_duration, scalar, text
+from runnerconf.config.types import IMPORT_PATTERN, NAME_PATTERN, Address, Duration, Flag, Name, PositiveDuration, Whole, parse_duration, scalar, text
 from runnerconf.config.worker_models import (
     TAG_PREFIX,
     BackoffConfig,
@@ -106,12 +106,14 @@ class ReconnectConfig(Model):
 
     model_config = ConfigDict(title="Reconnect")
 
-    initial: Duration = Field(0.1, description="Delay before the first attempt.")
+    initial: PositiveDuration = Field(0.1, description="Delay before the first attempt.")
     max: Duration = Field(5.0, description="Longest delay between attempts.")
 
 
-_URL = Annotated[str, Field(pattern=r"^(redis|rediss|unix)://"), WrapValidator(text)]
-_CHANNEL = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$"), WrapValidator(text)]
+URL_PATTERN = r"^(redis|rediss|unix)://"
+CHANNEL_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_URL = Annotated[str, Field(pattern=URL_PATTERN), WrapValidator(text)]
+_CHANNEL = Annotated[str, Field(pattern=CHANNEL_PATTERN), WrapValidator(text)]
 
 
 class RedisBusConfig(Model):

@@ -10,6 +10,7 @@ import difflib
 from typing import Any
 
 from runnerconf.config.errors import Problem
+from runnerconf.config.interpolate import Placeholder
 from runnerconf.config.source import Path, SourceMap
 
 __all__ = ["check_references", "unknown_worker"]
@@ -41,6 +42,9 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
         if runner_name in index:
             problems.append(source.problem(where, "duplicate-name", f"a runner and a worker are both named {runner_name!r}"))
     names = list(index)
+    # A name left as `${VAR}` (--no-interpolate) could be any name: references cannot be known
+    # to be wrong, only to be right.
+    open_names = any(isinstance(w.get("name"), Placeholder) for _, w in workers)
     for path, worker in workers:
         for key in REFERENCE_KEYS:
             value = worker.get(key)
@@ -48,11 +52,13 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
             if key in ("depends_on", "watch") and isinstance(value, list):
                 refs = [(_ref_path(path, key, i, r), _ref_name(r)) for i, r in enumerate(value) if isinstance(_ref_name(r), str)]
             for where, ref in refs:
+                if isinstance(ref, Placeholder):
+                    continue
                 if ref == worker.get("name"):
                     problems.append(source.problem(where, "self-reference", f"worker {ref!r} cannot name itself in {key}"))
-                elif ref not in index:
+                elif ref not in index and not open_names:
                     problems.append(source.problem(where, "unknown-worker", unknown_worker(ref, names)))
-                elif key == "parent" and runner_of[ref] != path[:-2]:
+                elif key == "parent" and ref in runner_of and runner_of[ref] != path[:-2]:
                     problems.append(
                         source.problem(
                             where, "parent-elsewhere", f"parent {ref!r} runs on another runner; a parent and its children share one"

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
-from runnerconf.utils.secrets import redact
+from runnerconf.utils.secrets import redact, redact_secrets
 from runnerconf.config.build import Plan, ResolvedWorker
 from runnerconf.config.interpolate import VariableUse
 from runnerconf.config.models import (
@@ -67,6 +67,11 @@ def render_graph(topology: Topology, fmt: Literal["mermaid", "dot"] = "mermaid")
             if grouped:
                 lines.append("  end")
         arrows = {"child": "-->|child|", "send_to": "-.->|send_to|", "depends_on": "==>|depends_on|"}
+        # An end that is no worker of the file is a `${VAR}` left as it is (--no-interpolate):
+        # drawn once, as a rounded node.
+        for name in dict.fromkeys(n for a, b, _ in edges for n in (a, b) if n not in ids):
+            ids[name] = f"v{len(ids)}"
+            lines.append(f'  {ids[name]}(["{_mermaid(name)}"])')
         for a, b, label in edges:
             lines.append(f"  {ids[a]} {arrows[label]} {ids[b]}")
         return "\n".join(lines) + "\n"
@@ -139,15 +144,20 @@ def _call(p: ProcessorCall) -> str:
 
 
 def _bus_details(topology: Topology) -> dict[str, Any]:
-    details = {k: v for k, v in topology.bus.model_dump().items() if k in ("url", "channel")}
+    details = {k: v for k, v in topology.bus.model_dump(warnings=False).items() if k in ("url", "channel")}
     if "url" in details:
         details["url"] = redact(details["url"])
     return details
 
 
 def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str:
-    """The topology with defaults filled in and variables interpolated (durations in seconds)."""
-    data = topology.model_dump(mode="json", by_alias=True)
+    """The topology with defaults filled in and variables interpolated (durations in seconds).
+
+    Secrets stay out of it: a URL's password, and the value of every key naming a secret
+    (``password``, ``token``, ``api_key``...) in params and command environments, are ``***``.
+    """
+    # warnings=False: under --no-interpolate a `${VAR}` stands where a number is expected.
+    data = redact_secrets(topology.model_dump(mode="json", by_alias=True, warnings=False))
     if isinstance(data.get("bus"), dict) and isinstance(data["bus"].get("url"), str):
         data["bus"]["url"] = redact(data["bus"]["url"])  # a password never reaches the output
     # Keep only the layout the file uses, so that the output is itself a valid topology.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, WrapValidator
@@ -31,6 +32,7 @@ __all__ = [
     "ImportString",
     "Name",
     "Number",
+    "PositiveDuration",
     "Params",
     "Regex",
     "Whole",
@@ -43,7 +45,12 @@ NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_#@-]{0,127}$"
 IMPORT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+# At most 15 digits before the point and 9 after: every duration is finite, and the schema's
+# pattern says the same.
+_DURATION_TEXT = r"^\s*(\d{1,15}(\.\d{1,9})?|\.\d{1,9})\s*(ms|s|m|h)?\s*$"
+# The same, with a digit other than 0 somewhere in the number.
+_POSITIVE_TEXT = r"^(?=\s*[0-9.]*[1-9])" + _DURATION_TEXT[1:]
+_DURATION = re.compile(_DURATION_TEXT)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
@@ -54,6 +61,18 @@ def scalar(value: Any, handler: Any) -> Any:
         return value
     if isinstance(value, Substituted):
         value = parse_scalar(str(value).strip())
+    return handler(value)
+
+
+def whole(value: Any, handler: Any) -> Any:
+    """For integers: as :func:`scalar`, and a float with no fraction (``5.0``) is the integer
+    it equals, as JSON Schema's ``integer`` (and so every editor and checker) reads it."""
+    if isinstance(value, Placeholder):
+        return value
+    if isinstance(value, Substituted):
+        value = parse_scalar(str(value).strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return handler(value)
 
 
@@ -81,10 +100,21 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return float(m.group(1)) * _UNITS[m.group(2)]
+            return float(m.group(1)) * _UNITS[m.group(3)]
     raise PydanticCustomError(
         "duration", "expected a duration such as 500ms, 10s, 2m or a number of seconds, got {value}", {"value": repr(value)}
     )
+
+
+def _duration(value: Any, handler: Any) -> Any:
+    return value if isinstance(value, Placeholder) else handler(parse_duration(value))
+
+
+def _positive_duration(value: Any, handler: Any) -> Any:
+    seconds = _duration(value, handler)
+    if isinstance(seconds, float) and seconds <= 0:
+        raise PydanticCustomError("duration", "expected a duration of more than 0, such as 500ms or 10s; got {value}", {"value": repr(value)})
+    return seconds
 
 
 def _regex(value: Any) -> Any:
@@ -98,20 +128,30 @@ def _regex(value: Any) -> Any:
     return value
 
 
+# `maximum` refuses YAML's .inf (JSON has no infinity, and no keyword refuses .nan).
 _DURATION_SCHEMA = {
     "anyOf": [
-        {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$"},
+        {"type": "number", "minimum": 0, "maximum": sys.float_info.max},
+        {"type": "string", "pattern": _DURATION_TEXT},
+    ],
+    "examples": ["500ms", "10s", "2m", 30],
+}
+_POSITIVE_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": sys.float_info.max},
+        {"type": "string", "pattern": _POSITIVE_TEXT},
     ],
     "examples": ["500ms", "10s", "2m", 30],
 }
 
 #: Seconds, written ``500ms``, ``10s``, ``2m``, ``1h`` or as a number.
-Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Duration = Annotated[float, WrapValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+#: A duration of more than 0 (an interval, a first delay).
+PositiveDuration = Annotated[float, WrapValidator(_positive_duration), WithJsonSchema(_POSITIVE_DURATION_SCHEMA)]
 #: true or false.
 Flag = Annotated[bool, WrapValidator(scalar)]
 #: An integer (``Field(ge=...)`` bounds it).
-Whole = Annotated[int, WrapValidator(scalar)]
+Whole = Annotated[int, WrapValidator(whole)]
 #: A finite number.
 Number = Annotated[float, WrapValidator(scalar)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, examples=["greeter"]), WrapValidator(text)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, WrapValidator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
 
-from runnerconf.config.types import Address, Duration, Flag, ImportString, Name, Params, Regex, Whole, scalar
+from runnerconf.config.interpolate import Placeholder
+from runnerconf.config.types import Address, Duration, Flag, ImportString, Name, Params, PositiveDuration, Regex, Whole, scalar
 
 __all__ = [
     "SIGNALS",
@@ -61,6 +62,20 @@ def _dependencies(value: list[Any]) -> list[Dependency]:
     return [Dependency(name=v) if isinstance(v, str) else v for v in value]
 
 
+def _no_name(value: dict[str, Any]) -> dict[str, Any]:
+    if "name" in value:
+        raise PydanticCustomError("params-name", "params must not set 'name': the worker's `name` key sets it")
+    return value
+
+
+#: The keyword arguments of a class or factory worker: all but `name`, which the worker's key sets.
+WorkerParams = Annotated[
+    Params,
+    AfterValidator(_no_name),
+    Field(json_schema_extra={"propertyNames": {"not": {"const": "name"}}}),
+]
+
+
 class WorkerBase(Model):
     """What every worker has, whatever its kind."""
 
@@ -92,7 +107,7 @@ class ClassWorkerConfig(WorkerBase):
     model_config = ConfigDict(title="ClassWorker")
 
     class_: ImportString = Field(alias="class", description="A BaseWorker subclass, `module:Class`.")
-    params: Params = Field(default_factory=dict)
+    params: WorkerParams = Field(default_factory=dict)
 
 
 class FactoryWorkerConfig(WorkerBase):
@@ -101,7 +116,7 @@ class FactoryWorkerConfig(WorkerBase):
     model_config = ConfigDict(title="FactoryWorker")
 
     factory: ImportString = Field(description="A function returning a BaseWorker, `module:function`.")
-    params: Params = Field(default_factory=dict)
+    params: WorkerParams = Field(default_factory=dict)
 
 
 class ProcessorCall(Model):
@@ -155,11 +170,15 @@ class PipelineWorkerConfig(WorkerBase):
     stop_when_done: Flag = Field(False, description="Finish once the queued `frames` are processed.")
 
 
-def _command(value: Any) -> Any:
+def _command(value: Any, handler: Any) -> Any:
+    # A `${VAR}` placeholder (--no-interpolate) stays one, so that --imports knows it is unknown.
+    if isinstance(value, Placeholder):
+        return value
     if isinstance(value, str) and value.strip():
-        return str(value)
+        return handler(value)
     if isinstance(value, list) and value and all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value):
-        return [str(a) for a in value]
+        argv = [a if isinstance(a, str) else str(a) for a in value]
+        return [a if isinstance(a, Placeholder) else v for a, v in zip(argv, handler(argv))]
     raise PydanticCustomError(
         "command", "expected a command: a non-empty string (run by /bin/sh) or a list of strings (argv); got {value}", {"value": repr(value)}
     )
@@ -170,7 +189,7 @@ class BackoffConfig(Model):
 
     model_config = ConfigDict(title="Backoff")
 
-    initial: Duration = Field(1.0, description="Delay before the first restart.")
+    initial: PositiveDuration = Field(1.0, description="Delay before the first restart.")
     max: Duration = Field(30.0, description="Longest delay between restarts.")
     factor: Annotated[float, WrapValidator(scalar)] = Field(2.0, ge=1.0, description="Each delay is the previous one times this.")
 
@@ -178,15 +197,23 @@ class BackoffConfig(Model):
 class HealthCheckConfig(Model):
     """A probe of a supervised process: run a program, GET a URL, or connect to HOST:PORT."""
 
-    model_config = ConfigDict(title="HealthCheck")
+    # Exactly one probe, in the schema as in the model (a probe set to null is no probe).
+    model_config = ConfigDict(
+        title="HealthCheck",
+        json_schema_extra={
+            "oneOf": [
+                {"required": [probe], "properties": {probe: {"not": {"type": "null"}}}} for probe in ("exec", "http", "tcp")
+            ]
+        },
+    )
 
     exec: list[str] | None = Field(None, min_length=1, description="A program (argv) that exits 0 when healthy.", examples=[["pg_isready"]])
     http: str | None = Field(
         None, pattern=r"^https?://", description="A URL that answers 2xx or 3xx when healthy.", examples=["http://127.0.0.1:7860/health"]
     )
     tcp: Address | None = Field(None, description="HOST:PORT that accepts a connection when healthy.")
-    interval: Duration = Field(10.0, description="Time between probes.")
-    timeout: Duration = Field(1.0, description="Time one probe may take.")
+    interval: PositiveDuration = Field(10.0, description="Time between probes.")
+    timeout: PositiveDuration = Field(1.0, description="Time one probe may take.")
     retries: Whole = Field(3, ge=1, description="Failures in a row that make the process unhealthy (then restarted per `restart`).")
     start_period: Duration = Field(0.0, description="Failures in this time after a start do not count.")
 
@@ -194,8 +221,6 @@ class HealthCheckConfig(Model):
     def _one_probe(self) -> HealthCheckConfig:
         if sum(x is not None for x in (self.exec, self.http, self.tcp)) != 1:
             raise PydanticCustomError("healthcheck", "a health check needs exactly one of exec, http and tcp")
-        if isinstance(self.interval, float) and self.interval <= 0 or isinstance(self.timeout, float) and self.timeout <= 0:
-            raise PydanticCustomError("healthcheck", "interval and timeout must be more than 0")
         return self
 
 
@@ -207,7 +232,7 @@ class CommandWorkerConfig(WorkerBase):
     type: Literal["command"] = Field(description="Worker kind: a supervised process.")
     command: Annotated[
         Union[str, list[str]],
-        BeforeValidator(_command),
+        WrapValidator(_command),
         WithJsonSchema(
             {
                 "anyOf": [

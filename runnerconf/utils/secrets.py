@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from typing import Any
 
-__all__ = ["redact", "redact_text"]
+__all__ = ["SECRET_KEY", "redact", "redact_secrets", "redact_text"]
 
 _SECRET_KEYS = {"password", "pass", "pwd", "secret", "token"}
+#: Keys whose values are secrets wherever they stand (params, env of a command, ...).
+SECRET_KEY = re.compile(r"(pass(word|wd)?|pwd|secret|token|api[_-]?key|credentials?|private[_-]?key)$", re.IGNORECASE)
+_WHOLE_PLACEHOLDER = re.compile(r"^\$\{[^{}]*\}$")
 # A URL with a user-info part (the last '@' before the host ends it: a password may hold '@').
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@'\"]*)(?::[^\s'\"]*)?@(?=[^\s@'\"]*(?:[\s'\"]|$))")
 _QUERY_SECRET = re.compile(r"(?P<key>[?&](?:password|pass|pwd|secret|token)=)[^&\s'\"]*", re.IGNORECASE)
@@ -26,8 +30,10 @@ def redact(url: str) -> str:
         user, sep, _ = userinfo.partition(":")
         netloc = f"{user}:***@{host}" if sep else f"***@{host}"
     query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True) if query else []
+    if netloc == parts.netloc and not any(k.lower() in _SECRET_KEYS for k, _ in pairs):
+        return url  # nothing to hide: the text as written (a `${VAR:?msg}` is not rebuilt)
+    if any(k.lower() in _SECRET_KEYS for k, _ in pairs):
         query = "&".join(f"{k}={'***' if k.lower() in _SECRET_KEYS else v}" for k, v in pairs)
     scheme = f"{parts.scheme}://" if parts.scheme else ""
     return f"{scheme}{netloc}{parts.path}{'?' + query if query else ''}{'#' + parts.fragment if parts.fragment else ''}"
@@ -44,3 +50,19 @@ def redact_text(text: str) -> str:
 
     text = _USERINFO.sub(userinfo, text)
     return _QUERY_SECRET.sub(lambda m: m.group("key") + "***", text)
+
+
+def redact_secrets(data: Any) -> Any:
+    """A copy of plain data (dicts, lists, scalars) with the value of every key that names a
+    secret (``password``, ``api_key``, ``OPENAI_API_KEY``, ``token``...) shown as ``***``; a value
+    that is still a bare ``${VAR}`` (not interpolated) is kept, since it reveals nothing."""
+    if isinstance(data, dict):
+        return {
+            k: "***"
+            if isinstance(k, str) and SECRET_KEY.search(k) and isinstance(v, str) and v and not _WHOLE_PLACEHOLDER.match(v)
+            else redact_secrets(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [redact_secrets(v) for v in data]
+    return data

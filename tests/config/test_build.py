@@ -81,7 +81,6 @@ def test_import_errors_name_worker_path_and_line() -> None:
   - {{name: d, factory: "{M}:NOT_CALLABLE"}}
   - {{name: e, class: "{M}:Echo"}}
   - {{name: f, class: "{M}:Echo", params: {{prefix: x, colour: red}}}}
-  - {{name: g, class: "{M}:Echo", params: {{name: x, prefix: y}}}}
   - {{name: h, type: pipeline, processors: ["{M}:NOT_CALLABLE", {{call: "{M}:add", params: {{amont: 1}}}}, {{call: "{M}:Multiply"}}]}}
 """
     found = errors(text)
@@ -92,10 +91,9 @@ def test_import_errors_name_worker_path_and_line() -> None:
         ("workers[3].factory", 5, "not-callable"),
         ("workers[4].params", 6, "bad-params"),
         ("workers[5].params", 7, "bad-params"),
-        ("workers[6].params.name", 8, "bad-params"),
-        ("workers[7].processors[0]", 9, "bad-params"),
-        ("workers[7].processors[1]", 9, "bad-params"),
-        ("workers[7].processors[2]", 9, "bad-params"),
+        ("workers[6].processors[0]", 8, "bad-params"),
+        ("workers[6].processors[1]", 8, "bad-params"),
+        ("workers[6].processors[2]", 8, "bad-params"),
     ]
     msgs = [m for *_, m in found]
     assert msgs[0] == "worker 'a': cannot import module 'nosuchmodule.sub': no module named 'nosuchmodule'"
@@ -103,9 +101,9 @@ def test_import_errors_name_worker_path_and_line() -> None:
     assert msgs[2] == f"worker 'c': '{M}:NotAWorker' is not a BaseWorker subclass (it is the class NotAWorker)"
     assert "missing a required argument: 'prefix'" in msgs[4]
     assert "unexpected keyword argument 'colour'" in msgs[5]
-    assert "not callable" in msgs[7]
-    assert "unexpected keyword argument 'amont'" in msgs[8]
-    assert "missing a required argument: 'factor'" in msgs[9]
+    assert "not callable" in msgs[6]
+    assert "unexpected keyword argument 'amont'" in msgs[7]
+    assert "missing a required argument: 'factor'" in msgs[8]
 
 
 def test_a_module_that_raises_on_import_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,3 +149,23 @@ def test_import_string() -> None:
     assert import_string("os.path:join.__name__") == "join"
     with pytest.raises(Exception, match="format"):
         import_string("os.path")
+
+
+def test_every_bus_option_reaches_the_bus() -> None:
+    from runnerconf.config.build import build_bus
+
+    local = build_bus(load_topology("bus: {max_queued: 7}\nworkers: []\n", environ={}))
+    assert local.max_queued == 7
+    pytest.importorskip("redis", reason="the redis extra is a test dependency")
+    remote = build_bus(
+        load_topology(
+            "bus: {type: redis, url: 'redis://127.0.0.1:1/0', channel: c1, max_queued: 9, max_frame_bytes: 4096,"
+            " max_batch: 3, max_buffer: 11, connect_timeout: 2s, reconnect: {initial: 20ms, max: 1s}}\nworkers: []\n",
+            environ={},
+        )
+    )
+    assert remote.max_queued == 9
+    assert remote.serializer.max_frame_bytes == 4096
+    seen = {k: v for k, v in vars(remote).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    for value in ("c1", 3, 11, 2.0, 0.02, 1.0):
+        assert value in seen.values(), (value, seen)

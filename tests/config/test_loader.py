@@ -113,7 +113,7 @@ workers:
         ("runner.auto_ned", 5, 3, "unknown-key", "error"),
         ("bus.type", 6, 13, "bus-type", "error"),
         ("workers[0].naem", 10, 5, "unknown-key", "error"),
-        ("workers[1]", 11, 5, "worker-kind", "error"),
+        ("workers[1].type", 12, 11, "worker-kind", "error"),
         ("workers[2]", 13, 5, "worker-kind", "error"),
         ("workers[3].name", 16, 11, "duplicate-name", "error"),
         ("workers[3].processors[1]", 18, 23, "processor", "error"),
