@@ -31,6 +31,20 @@ def require_redis_package() -> None:
         pytest.skip(message, allow_module_level=True)
 
 
+REQUIRE_PIPECAT = os.environ.get("RUNNERCONF_REQUIRE_PIPECAT") == "1"
+
+
+def require_pipecat() -> None:
+    """Skip (with the reason) when pipecat-ai is missing; fail instead where its tests must run."""
+    try:
+        import pipecat  # noqa: F401
+    except ImportError:
+        message = "pipecat-ai is not installed (pip install -e '.[test]' brings it)"
+        if REQUIRE_PIPECAT:
+            pytest.fail(message + " and RUNNERCONF_REQUIRE_PIPECAT=1 says the pipecat tests must run", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -118,9 +118,10 @@ def group_alive(pgid: int) -> bool:
 class Proc:
     """A runnerconf process whose output lines are collected as they come."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, *, cwd: Path = ROOT) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, *, cwd: Path = ROOT, command: list[str] | None = None) -> None:
+        """``args`` to ``python -m runnerconf``, or the whole ``command`` of another program."""
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "runnerconf", *args],
+            command if command is not None else [sys.executable, "-m", "runnerconf", *args],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,

@@ -77,7 +77,7 @@ def test_the_valid_corpus_is_clean(server: LanguageServer) -> None:
 EXPECTED = {
     "restart-maybe.yaml": (2, 'Value is not accepted. Valid values: "no", "on-failure", "always".'),
     "bad-condition.yaml": (2, 'Value is not accepted. Valid values: "ready", "healthy", "completed".'),
-    "unknown-type.yaml": (2, 'Value is not accepted. Valid values: "command", "pipeline".'),
+    "unknown-type.yaml": (2, 'Value is not accepted. Valid values: "command", "pipecat_pipeline", "pipeline".'),
     "backoff-typo.yaml": (2, "Property inital is not allowed."),
     "yes-is-not-true.yaml": (1, 'Incorrect type. Expected "boolean".'),
     "quoted-number.yaml": (1, 'Incorrect type. Expected "integer".'),

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_pipecat
+
 from runnerconf.bus import (
     AsyncQueueBus,
     BusAddWorkerMessage,
@@ -75,7 +77,7 @@ def _compatible(ours: inspect.Signature, theirs: inspect.Signature, where: str) 
 
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)
 def test_signatures_match_pipecat(ours: str, theirs: str) -> None:
-    pytest.importorskip("pipecat", reason="pipecat-ai is not installed: nothing to compare with")
+    require_pipecat()
     if "redis" in theirs:
         pytest.importorskip("redis", reason="redis-py is not installed")
     mine, real = _load(ours), _load(theirs)
@@ -96,7 +98,7 @@ def test_signatures_match_pipecat(ours: str, theirs: str) -> None:
 
 
 def test_message_classes_and_fields_match_pipecat() -> None:
-    pytest.importorskip("pipecat", reason="pipecat-ai is not installed: nothing to compare with")
+    require_pipecat()
     import dataclasses
 
     import pipecat.bus as theirs

@@ -302,3 +302,25 @@ async def test_registries_are_exchanged_again_after_redis_restarts(redis_server:
     await a.end()
     await b.end()
     await asyncio.gather(ta, tb)
+
+
+async def test_stop_returns_when_the_client_swallows_the_cancel(redis_server: RedisServer) -> None:
+    """redis-py can catch the CancelledError of a command in flight and return as if it had
+    been sent: stop() must not wait for ever for the publisher (`runnerconf down` did)."""
+    bus = RedisBus(redis_server.url, channel="t")
+    await bus.start()
+    publish = bus._client.publish
+    entered = asyncio.Event()
+
+    async def swallowing_publish(channel: str, data: bytes) -> Any:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return await publish(channel, data)  # as if nothing happened
+
+    bus._client.publish = swallowing_publish  # type: ignore[method-assign]
+    await bus.send(BusDataMessage(source="a", payload="in flight"))
+    await asyncio.wait_for(entered.wait(), 5)
+    await asyncio.wait_for(bus.stop(flush_timeout=0.1), 10)
+    assert not bus.running

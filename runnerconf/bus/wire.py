@@ -57,6 +57,7 @@ __all__ = [
     "encode_message",
     "frame_prefix",
     "join_frame",
+    "load_json",
     "register_message_type",
 ]
 
@@ -241,6 +242,18 @@ def frame_sender(data: bytes) -> str | None:
     return head[start + 8 : end].decode(errors="replace") if end > 0 else None
 
 
+def load_json(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> Any:
+    """A frame's JSON, refused (WireError) when it is too big, too deep or not JSON."""
+    if len(data) > max_bytes:
+        raise WireError(f"frame of {len(data):,} bytes is over the limit of {max_bytes:,}")
+    try:
+        return json.loads(data)
+    except RecursionError as exc:
+        raise WireError(f"nested deeper than Python can read ({exc})") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireError(f"not JSON: {exc}") from exc
+
+
 def decode_frame(
     data: bytes | str, accept: Callable[[Any], bool] | None = None, *, max_bytes: int = MAX_FRAME_BYTES
 ) -> tuple[str, list[BusMessage | WireError]]:
@@ -252,14 +265,7 @@ def decode_frame(
     Raises:
         WireError: the frame itself is not a valid frame of this version, or is too big or too deep.
     """
-    if len(data) > max_bytes:
-        raise WireError(f"frame of {len(data):,} bytes is over the limit of {max_bytes:,}")
-    try:
-        body = json.loads(data)
-    except RecursionError as exc:
-        raise WireError(f"nested deeper than Python can read ({exc})") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WireError(f"not JSON: {exc}") from exc
+    body = load_json(data, max_bytes)
     if not isinstance(body, dict) or body.get("v") != WIRE_VERSION:
         version = body.get("v") if isinstance(body, dict) else None
         raise WireError(f"not a runnerconf frame of version {WIRE_VERSION} (version {version!r})")

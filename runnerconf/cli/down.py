@@ -79,6 +79,9 @@ def down(
         click.echo("no runner is running on this topology's bus")
         return
     for name in result.found:
+        if name in result.unconfirmed:
+            click.echo(f"runner {name}: asked to {'cancel' if cancel else 'end'} (a pipecat runner: it does not say when it has stopped)")
+            continue
         state = "stopped" if name in result.stopped else f"still running after {timeout:g}s"
         click.echo(f"runner {name}: {state}")
     if result.still_running:

@@ -87,6 +87,10 @@ def up(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--http") from exc
     model = load(topology, sets, env_files)
+    if model.uses_kind("pipecat_pipeline"):
+        from runnerconf.pipecat.logs import route_pipecat_logs
+
+        route_pipecat_logs()  # before pipecat is imported: its lines are runnerconf's
     if runner_name is not None:
         check_runner_name(model, runner_name)
         if model.runners is None and model.runner.name is None:

@@ -123,6 +123,10 @@ def check_file(
             return exc.problems
     problems = topology.warnings
     if imports:
+        if topology.uses_kind("pipecat_pipeline"):
+            from runnerconf.pipecat.logs import route_pipecat_logs
+
+            route_pipecat_logs()  # pipecat's import-time lines follow logging's level (warnings)
         try:
             resolve(topology)
         except TopologyError as exc:

@@ -38,6 +38,7 @@ from runnerconf.config.models import (
     CommandWorkerConfig,
     FactoryWorkerConfig,
     HealthCheckConfig,
+    PipecatPipelineWorkerConfig,
     PipelineWorkerConfig,
     ProcessorCall,
     Topology,
@@ -114,6 +115,7 @@ class ResolvedWorker:
     path: Path
     target: Any = None
     processors: list[Callable[[Any], Any]] = field(default_factory=list)
+    converters: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -230,8 +232,9 @@ def _named_modules(specs: list[RunnerSpec]) -> set[str]:
                 paths.append(config.class_)
             elif isinstance(config, FactoryWorkerConfig):
                 paths.append(config.factory)
-            elif isinstance(config, PipelineWorkerConfig):
+            elif isinstance(config, (PipelineWorkerConfig, PipecatPipelineWorkerConfig)):
                 paths += [p if isinstance(p, str) else p.call for p in config.processors]
+                paths += getattr(config, "converters", [])
     return {p.partition(":")[0].split(".")[0] for p in paths}
 
 
@@ -287,6 +290,10 @@ def _resolve_worker(rw: ResolvedWorker, source: SourceMap) -> list[Problem]:
             except TypeError as exc:
                 problems.append(problem(("processors", j), str(exc), "bad-params"))
         return problems
+    if isinstance(config, PipecatPipelineWorkerConfig):
+        from runnerconf.config.pipecat import resolve_pipecat_pipeline  # needs pipecat: imported on use
+
+        return resolve_pipecat_pipeline(rw, source)
     kind = installed_kinds().get(getattr(config, "type", ""))
     if kind is None or kind.target is None:  # pragma: no cover - every model has a kind
         raise AssertionError(f"unhandled worker kind {type(config).__name__}")
@@ -342,8 +349,18 @@ def _params_error(target: Any, params: dict[str, Any], *, with_name: bool = Fals
     try:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
-        return f"{exc} (signature: {getattr(target, '__name__', target)}{sig})"
+        return f"{exc} (signature: {getattr(target, '__name__', target)}{_shown(target, sig)})"
     return None
+
+
+def _shown(target: Any, sig: inspect.Signature) -> inspect.Signature:
+    """A signature as written in the code: annotations evaluated where they can be (a module
+    with ``from __future__ import annotations`` has them as strings), no return annotation."""
+    try:
+        sig = inspect.signature(target, eval_str=True)
+    except Exception:  # a name only the type checker knows
+        pass
+    return sig.replace(return_annotation=inspect.Signature.empty)
 
 
 def _takes_kwargs(target: Any) -> bool:
@@ -381,9 +398,15 @@ def build_bus(topology: Topology) -> WorkerBus:
     if isinstance(config, RedisBusConfig):
         from runnerconf.bus.network.redis import RedisBus
 
+        serializer = None
+        if config.wire == "pipecat":
+            from runnerconf.bus.serializers.pipecat import PipecatMessageSerializer
+
+            serializer = PipecatMessageSerializer(max_frame_bytes=config.max_frame_bytes, data_types=config.data_types)
         return RedisBus(
             config.url,
-            channel=config.channel,
+            channel=config.channel_name,
+            serializer=serializer,
             connect_timeout=config.connect_timeout,
             reconnect_initial=config.reconnect.initial,
             reconnect_max=config.reconnect.max,
@@ -487,6 +510,10 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
         await worker.queue_frames(config.frames)
         if config.stop_when_done:
             await worker.stop_when_done()
+    elif isinstance(config, PipecatPipelineWorkerConfig):
+        from runnerconf.config.pipecat import build_pipecat_pipeline
+
+        worker = await build_pipecat_pipeline(rw)
     else:
         if isinstance(config, (ClassWorkerConfig, FactoryWorkerConfig)):
             what = config.class_ if isinstance(config, ClassWorkerConfig) else config.factory

@@ -33,6 +33,7 @@ from runnerconf.config.worker_models import (
     ClassWorkerConfig,
     CommandWorkerConfig,
     FactoryWorkerConfig,
+    PipecatPipelineWorkerConfig,
     PipelineWorkerConfig,
     WorkerBase,
 )
@@ -85,8 +86,12 @@ class WorkerKind:
 
 PIPELINE = WorkerKind("pipeline", PipelineWorkerConfig, "runnerconf.pipeline.worker:PipelineWorker")
 COMMAND = WorkerKind("command", CommandWorkerConfig, "runnerconf.workers.command:CommandWorker")
+#: Its model imports nothing of pipecat: only building one does (the `pipecat` extra).
+PIPECAT_PIPELINE = WorkerKind(
+    "pipecat_pipeline", PipecatPipelineWorkerConfig, "runnerconf.pipecat.worker:PipecatPipelineWorker", "runnerconf (built-in; the pipecat extra)"
+)
 #: The kinds runnerconf itself provides (also declared as its entry points).
-BUILTIN: dict[str, WorkerKind] = {k.name: k for k in (PIPELINE, COMMAND)}
+BUILTIN: dict[str, WorkerKind] = {k.name: k for k in (PIPELINE, COMMAND, PIPECAT_PIPELINE)}
 
 
 def builtin_kinds() -> dict[str, WorkerKind]:

@@ -161,8 +161,9 @@ def _message(err: dict[str, Any]) -> str:
         what = "character" if isinstance(value, str) else "item"
         message = f"expected at {'least' if kind == 'too_short' else 'most'} {bound} {what}{'' if bound == 1 else 's'}"
         return f"{message}; got {_show(value)}"
-    message = _pattern_message(err) or err["msg"]
-    return message if "got " in message else f"{message}; got {_show(value)}"
+    message = _pattern_message(err) or str(err["msg"]).removeprefix("Value error, ")
+    # A whole mapping or list is the place, not the value: saying it again helps nobody.
+    return message if "got " in message or isinstance(value, (dict, list)) else f"{message}; got {_show(value)}"
 
 
 def _why(kind: str, value: Any) -> str:

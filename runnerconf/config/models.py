@@ -13,7 +13,8 @@ import functools
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, WrapValidator, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, WrapValidator, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from runnerconf.config.kinds import BUILTIN, WORKER_KIND_KEYS, WorkerKind, worker_union
 from runnerconf.config.types import IMPORT_PATTERN, NAME_PATTERN, Address, Duration, Flag, Name, PositiveDuration, Whole, parse_duration, scalar, text
@@ -26,6 +27,7 @@ from runnerconf.config.worker_models import (
     FactoryWorkerConfig,
     HealthCheckConfig,
     Model,
+    PipecatPipelineWorkerConfig,
     PipelineWorkerConfig,
     ProcessorCall,
     WorkerBase,
@@ -42,6 +44,7 @@ __all__ = [
     "BackoffConfig",
     "BusConfig",
     "ClassWorkerConfig",
+    "PipecatPipelineWorkerConfig",
     "CommandWorkerConfig",
     "Dependency",
     "FactoryWorkerConfig",
@@ -114,6 +117,7 @@ URL_PATTERN = r"^(redis|rediss|unix)://"
 CHANNEL_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _URL = Annotated[str, Field(pattern=URL_PATTERN), WrapValidator(text)]
 _CHANNEL = Annotated[str, Field(pattern=CHANNEL_PATTERN), WrapValidator(text)]
+_TAG = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"), WrapValidator(text)]
 
 
 class RedisBusConfig(Model):
@@ -127,13 +131,43 @@ class RedisBusConfig(Model):
         description="Server URL: redis://[[user]:password@]host:port/db, rediss:// or unix://.",
         examples=["${REDIS_URL:-redis://127.0.0.1:6379/0}"],
     )
-    channel: _CHANNEL = Field("runnerconf", description="The channel every runner of the topology shares.")
+    channel: _CHANNEL | None = Field(
+        None, description="The channel every runner of the topology shares (default: runnerconf; pipecat:bus, pipecat's, with wire: pipecat)."
+    )
+    wire: choice("runnerconf", "pipecat") = Field(  # type: ignore[valid-type]
+        "runnerconf",
+        description="Message format: runnerconf's (batched, versioned), or pipecat's JSON, to share the channel with runners "
+        "of pipecat-ai's own WorkerRunner and RedisBus.",
+    )
     connect_timeout: Duration = Field(5.0, description="Time to reach the server at start before giving up (exit code 3).")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff after a lost connection.")  # type: ignore[arg-type]
     max_batch: Whole = Field(512, ge=1, description="Most messages per PUBLISH.")
     max_buffer: Whole = Field(100_000, ge=1, description="Messages waiting to be published: senders wait beyond while connected; oldest dropped while disconnected.")
     max_frame_bytes: Whole = Field(8 << 20, ge=1024, description="Frames from peers larger than this are skipped unread.")
     max_queued: Whole = Field(10_000, ge=1, description="Data messages queued per subscriber before senders wait.")
+    external_workers: list[Name] = Field(
+        default_factory=list,
+        description="Workers that run on this bus but not in this file (on a pipecat runner, say): "
+        "`watch`, `depends_on` and `send_to` may name them.",
+        examples=[["pc-worker"]],
+    )
+    data_types: list[_TAG] = Field(
+        default_factory=list,
+        description="With wire: pipecat, pipecat BusDataMessage subclasses (module.Class, as pipecat's serializer tags them; "
+        "never imported) read as data: their `payload` field, or their fields, become the payload.",
+        examples=[["myapp.messages.ChatMessage"]],
+    )
+
+    @model_validator(mode="after")
+    def _data_types_need_the_pipecat_wire(self) -> RedisBusConfig:
+        if self.data_types and self.wire != "pipecat":
+            raise PydanticCustomError("data-types", "data_types are pipecat message types: they need wire: pipecat")
+        return self
+
+    @property
+    def channel_name(self) -> str:
+        """The channel: as set, or the default of the wire."""
+        return self.channel or ("pipecat:bus" if self.wire == "pipecat" else "runnerconf")
 
 
 #: Bus kinds by their `type`.
@@ -232,6 +266,10 @@ class Topology(Model):
     def worker(self, name: str) -> WorkerBase | None:
         """The worker named ``name``, on any runner."""
         return next((w for w in self.all_workers() if w.name == name), None)
+
+    def uses_kind(self, kind: str) -> bool:
+        """Whether a worker of the topology is of the kind ``kind`` (``class``, ``command``, ...)."""
+        return any(w.kind == kind for w in self.all_workers())
 
 
 @functools.cache

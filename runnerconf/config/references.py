@@ -42,6 +42,7 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
         if runner_name in index:
             problems.append(source.problem(where, "duplicate-name", f"a runner and a worker are both named {runner_name!r}"))
     names = list(index)
+    external = _external_workers(data)
     # A name left as `${VAR}` (--no-interpolate) could be any name: references cannot be known
     # to be wrong, only to be right.
     open_names = any(isinstance(w.get("name"), Placeholder) for _, w in workers)
@@ -56,6 +57,8 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
                     continue
                 if ref == worker.get("name"):
                     problems.append(source.problem(where, "self-reference", f"worker {ref!r} cannot name itself in {key}"))
+                elif ref in external and key != "parent":
+                    continue  # runs elsewhere on the bus: its readiness and its data travel on it
                 elif ref not in index and not open_names:
                     problems.append(source.problem(where, "unknown-worker", unknown_worker(ref, names)))
                 elif key == "parent" and ref in runner_of and runner_of[ref] != path[:-2]:
@@ -66,7 +69,15 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
                     )
     problems.extend(_cycles(workers, source, index, "parent", "parents form a cycle"))
     problems.extend(_cycles(workers, source, index, "depends_on", "depends_on forms a cycle (they would wait for each other)"))
+    problems.extend(_cycles(workers, source, index, "send_to", "send_to forms a cycle (what one sends would come back to it for ever)"))
     return problems
+
+
+def _external_workers(data: dict[str, Any]) -> set[str]:
+    """The bus's ``external_workers``: names that run on the bus but not in this file."""
+    bus = data.get("bus")
+    names = bus.get("external_workers") if isinstance(bus, dict) else None
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
 
 
 def _check_layout(data: dict[str, Any], source: SourceMap) -> list[Problem]:

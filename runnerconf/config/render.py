@@ -144,7 +144,9 @@ def _call(p: ProcessorCall) -> str:
 
 
 def _bus_details(topology: Topology) -> dict[str, Any]:
-    details = {k: v for k, v in topology.bus.model_dump(warnings=False).items() if k in ("url", "channel")}
+    details = {k: v for k, v in topology.bus.model_dump(warnings=False).items() if k in ("url", "channel", "wire")}
+    if "channel" in details:
+        details["channel"] = topology.bus.channel_name  # type: ignore[union-attr]
     if "url" in details:
         details["url"] = redact(details["url"])
     return details
@@ -160,6 +162,7 @@ def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str
     data = redact_secrets(topology.model_dump(mode="json", by_alias=True, warnings=False))
     if isinstance(data.get("bus"), dict) and isinstance(data["bus"].get("url"), str):
         data["bus"]["url"] = redact(data["bus"]["url"])  # a password never reaches the output
+        data["bus"]["channel"] = topology.bus.channel_name  # type: ignore[union-attr]  (the wire's default, once known)
     # Keep only the layout the file uses, so that the output is itself a valid topology.
     for key in ("runner", "workers") if topology.runners is not None else ("runners",):
         data.pop(key, None)

@@ -40,7 +40,8 @@ def worker_closure(topology: Topology, names: Sequence[str]) -> set[str]:
             continue
         chosen.add(name)
         worker = workers[name]
-        todo += [d.name for d in worker.depends_on]  # type: ignore[union-attr]
+        # A dependency that is no worker of the file runs elsewhere on the bus (external_workers).
+        todo += [d.name for d in worker.depends_on if d.name in workers]  # type: ignore[union-attr]
         if worker.parent is not None:
             todo.append(worker.parent)
         todo += children.get(name, [])

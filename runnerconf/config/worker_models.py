@@ -21,6 +21,7 @@ __all__ = [
     "FactoryWorkerConfig",
     "HealthCheckConfig",
     "Model",
+    "PipecatPipelineWorkerConfig",
     "PipelineWorkerConfig",
     "ProcessorCall",
     "WorkerBase",
@@ -168,6 +169,43 @@ class PipelineWorkerConfig(WorkerBase):
     max_queued: Whole = Field(0, ge=0, description="Bound of the input queue; 0 is unbounded.")
     frames: list[Any] = Field(default_factory=list, description="Frames queued before the worker starts.")
     stop_when_done: Flag = Field(False, description="Finish once the queued `frames` are processed.")
+
+
+class PipecatPipelineWorkerConfig(WorkerBase):
+    """A pipecat pipeline: pipecat FrameProcessors run by pipecat's PipelineWorker (the `pipecat` extra)."""
+
+    model_config = ConfigDict(title="PipecatPipelineWorker")
+
+    type: Literal["pipecat_pipeline"] = Field(description="Worker kind: a pipeline of pipecat FrameProcessors.")
+    processors: list[ProcessorSpec] = Field(
+        min_length=1,
+        description="pipecat FrameProcessor classes, or functions returning one, by import path; `call` + `params` to pass arguments.",
+        examples=[["myapp.bot:Greeter", {"call": "myapp.bot:make_tts", "params": {"voice": "en"}}]],
+    )
+    params: Params = Field(
+        default_factory=dict,
+        description="Keyword arguments of pipecat's PipelineWorker, checked against its signature by `validate --imports`: "
+        "idle_timeout_secs, cancel_on_idle_timeout, cancel_runner_on_idle_timeout, cancel_timeout_secs, setup_timeout_secs, "
+        "start_timeout_secs, enable_rtvi, idle_timeout_frames (import paths), params (PipelineParams: enable_metrics, "
+        "audio_in_sample_rate, ...), and the others a YAML value can hold.",
+        examples=[{"idle_timeout_secs": 60, "params": {"enable_metrics": True}}],
+    )
+    frames: list[Union[str, dict[str, Any]]] = Field(
+        default_factory=list,
+        description="Queued at start: a string is a TextFrame, a mapping is what the worker's converters make of it.",
+    )
+    stop_when_done: Flag = Field(False, description="Queue an EndFrame after `frames`: the pipeline ends once they are through.")
+    send_to: Name | None = Field(None, description="Worker that receives, as bus data, what reaches the end of the pipeline.")
+    on_error: choice("fail", "skip") = Field(  # type: ignore[valid-type]
+        "skip",
+        description="skip (pipecat's way): error frames are logged and the pipeline goes on; fail: the first one cancels the "
+        "pipeline and fails the worker.",
+    )
+    converters: list[ImportString] = Field(
+        default_factory=list,
+        description="Frame converters of this worker (objects or classes with to_payload/from_payload), asked before the text converter.",
+        examples=[["myapp.frames:Transcriptions"]],
+    )
 
 
 def _command(value: Any, handler: Any) -> Any:

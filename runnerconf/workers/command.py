@@ -108,16 +108,6 @@ def describe_exit(returncode: int) -> str:
     return f"code {returncode}"
 
 
-def describe_exit(returncode: int) -> str:
-    """``code 3`` or ``signal SIGTERM``."""
-    if returncode < 0:
-        try:
-            return f"signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"code {returncode}"
-
-
 class CommandWorker(BaseWorker):
     """Runs ``command`` as a supervised process.
 

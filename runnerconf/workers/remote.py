@@ -28,16 +28,20 @@ class DownResult:
 
     found: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    #: Runners asked to stop that never say when they have: pipecat-ai's own (``wire: pipecat``).
+    unconfirmed: list[str] = field(default_factory=list)
 
     @property
     def still_running(self) -> list[str]:
-        return [r for r in self.found if r not in self.stopped]
+        return [r for r in self.found if r not in self.stopped and r not in self.unconfirmed]
 
 
 class _Listener:
     def __init__(self, name: str) -> None:
         self.name = name
         self.answered: list[str] = []
+        #: Runners that answered with a whole roster: runnerconf's, which say goodbye when they stop.
+        self.ours: set[str] = set()
         self.left: set[str] = set()
         self.changed = asyncio.Event()
 
@@ -46,8 +50,11 @@ class _Listener:
             return
         if message.left:
             self.left.add(message.runner)
-        elif message.runner not in self.answered:
-            self.answered.append(message.runner)
+        else:
+            if message.runner not in self.answered:
+                self.answered.append(message.runner)
+            if message.full:
+                self.ours.add(message.runner)
         self.changed.set()
 
 
@@ -86,8 +93,15 @@ async def stop_runners(
         for name in targets:
             logger.info("asking runner %s to %s", name, "cancel" if cancel else "end")
             await bus.send(kind(source=me, target=name, reason=reason or f"runnerconf down{' --cancel' if cancel else ''}"))
-        await _until(loop, timeout, listener, lambda: set(targets) <= listener.left)
-        return DownResult(found=targets, stopped=[r for r in targets if r in listener.left])
+        # A pipecat runner (it answered with a registry, not a roster) takes the end, but never
+        # says it has stopped: it is not waited for.
+        confirming = {r for r in targets if r in listener.ours}
+        await _until(loop, timeout, listener, lambda: confirming <= listener.left)
+        return DownResult(
+            found=targets,
+            stopped=[r for r in targets if r in listener.left],
+            unconfirmed=[r for r in targets if r not in confirming and r not in listener.left],
+        )
     finally:
         await bus.send(BusWorkerRegistryMessage(source=me, target=RUNNERS, runner=me, full=True, left=True))
         await bus.unsubscribe(listener)

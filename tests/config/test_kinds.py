@@ -79,7 +79,7 @@ def test_schema_has_a_branch_per_installed_kind_and_kinds_lists_them(kinds_insta
     schema = topology_schema()
     branches = schema["properties"]["workers"]["items"]["allOf"]
     consts = [b["if"]["properties"]["type"]["const"] for b in branches if "properties" in b["if"]]
-    assert consts == ["pipeline", "command", "greeter", "stt_pipeline"]
+    assert consts == ["pipeline", "command", "pipecat_pipeline", "greeter", "stt_pipeline"]
     stt = next(v for k, v in schema["$defs"].items() if "Stt" in k and "Params" not in k)
     assert "params" in stt["properties"]
     committed = topology_schema(installed=False)
@@ -87,7 +87,7 @@ def test_schema_has_a_branch_per_installed_kind_and_kinds_lists_them(kinds_insta
     proc = cli(kinds_installed, "kinds", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert set(rows) == {"pipeline", "command", "stt_pipeline", "greeter", "broken"}
+    assert set(rows) == {"pipeline", "command", "pipecat_pipeline", "stt_pipeline", "greeter", "broken"}
     assert rows["stt_pipeline"]["source"] == "runnerconf-test-kinds 1.2.3 (entry point stt_pipeline = rc_test_kinds:SttPipeline)"
     assert [(p["name"], p["type"], p["required"]) for p in rows["stt_pipeline"]["params"]] == [
         ("model", "string", True),

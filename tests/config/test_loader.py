@@ -219,3 +219,24 @@ def test_validation_never_imports_user_modules() -> None:
     text = "workers:\n  - {name: a, class: tests.config.never_imported:Worker}\n"
     load_topology(text)
     assert "tests.config.never_imported" not in sys.modules
+
+
+def test_external_workers_may_be_named_but_not_as_parents() -> None:
+    from runnerconf.config.render import render_graph
+    from runnerconf.config.selection import worker_closure
+
+    text = """\
+bus: {type: redis, wire: pipecat, external_workers: [pc-worker]}
+workers:
+  - {name: a, class: 'm:C', watch: [pc-worker], depends_on: [pc-worker]}
+  - {name: p, type: pipeline, processors: ['m:f'], send_to: pc-worker}
+"""
+    topology = load_topology(text, environ={})
+    assert worker_closure(topology, ["a"]) == {"a"}
+    assert 'v2(["pc-worker"])' in render_graph(topology)
+    with pytest.raises(TopologyError) as exc:
+        load_topology(text + "  - {name: c, class: 'm:C', parent: pc-worker}\n", environ={})
+    assert [(p.path, p.code) for p in exc.value.problems] == [("workers[2].parent", "unknown-worker")]
+    with pytest.raises(TopologyError) as exc:
+        load_topology(text.replace("external_workers: [pc-worker]", "external_workers: []"), environ={})
+    assert {p.path for p in exc.value.problems} == {"workers[0].watch[0]", "workers[0].depends_on[0]", "workers[1].send_to"}

@@ -194,7 +194,10 @@ class RedisBus(WorkerBus):
         outbox = self._outbox
         delay = self.reconnect_initial
         serializer = self.serializer
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError  # the client swallowed our cancel: we do not
             if not outbox:
                 self._drained.set()
                 self._wake = loop.create_future()
@@ -211,6 +214,7 @@ class RedisBus(WorkerBus):
             except Exception as exc:
                 # Keep them, in order, and retry with backoff (the pool reconnects on its own).
                 outbox.extendleft(reversed(batch))
+                _reraise_if_cancelled(exc)
                 if self._publishing:
                     self._publishing = False
                     self._release_room()  # senders do not wait while disconnected
@@ -300,11 +304,15 @@ class RedisBus(WorkerBus):
 
     async def _read_loop(self) -> None:
         delay = self.reconnect_initial
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError  # the client swallowed our cancel: we do not
             if self._pubsub is None:
                 try:
                     await self._subscribe()
                 except Exception as exc:
+                    _reraise_if_cancelled(exc)
                     logger.warning(
                         "redis bus %s: cannot reconnect to %s (%s); next try in %.1fs",
                         self.channel,
@@ -336,6 +344,7 @@ class RedisBus(WorkerBus):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                _reraise_if_cancelled(exc)
                 self._lost(exc)
                 pubsub, self._pubsub = self._pubsub, None
                 await _quietly(pubsub.aclose())
@@ -406,7 +415,11 @@ class RedisBus(WorkerBus):
         self._release_room()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: a task that swallows its cancel (inside the client) is not waited for ever.
+            _, stuck = await asyncio.wait(self._tasks, timeout=flush_timeout + 3.0)
+            if stuck:
+                logger.warning("redis bus %s: %d task(s) did not stop; leaving them", self.channel, len(stuck))
         self._tasks = []
         if self._pubsub is not None:
             await _quietly(self._pubsub.aclose())
@@ -420,6 +433,15 @@ class RedisBus(WorkerBus):
     def __repr__(self) -> str:
         state = "connected" if self.connected else ("running" if self.running else "stopped")
         return f"<RedisBus {redact(self.url)} channel={self.channel} {state}>"
+
+
+def _reraise_if_cancelled(exc: BaseException) -> None:
+    """A task cancelled inside the Redis client may see another exception instead of the
+    CancelledError (the client turns it into a connection error): it is still a cancel, and
+    going on would keep ``stop()`` waiting for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 def _client_url(client: Any) -> str:
