@@ -10,6 +10,8 @@ on the same (private) redis-server:
 Throughput is end to end: from the first send in this process until the receiving runner process
 has handled the last message. Latency is one way, sender to receiving worker, on an idle bus (one
 message every 2 ms); both processes read the same clock (time.time_ns) on this machine.
+Both are measured for each delivery: pub/sub, Redis Streams, and Streams with signed frames
+(the time ratio is against pub/sub in the same run).
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ from typing import Any
 
 from runnerconf.bus import BusDataMessage, BusMessage
 from runnerconf.bus.redis import RedisBus
+from runnerconf.bus.serializers import JSONMessageSerializer
+from runnerconf.bus.serializers.signed import SignedSerializer
+from runnerconf.bus.signing import FrameSigner
 from runnerconf.workers.base_worker import BaseWorker
 from runnerconf.workers.runner import WorkerRunner
 
 CHANNEL = "bench"
+
+
+MODES = ("pubsub", "stream", "stream+signed")
+SECRET = "a-benchmark-secret-of-some-length"
 
 
 def free_port() -> int:
@@ -67,8 +76,17 @@ class Sink(BaseWorker):
             self.done.set()
 
 
-async def receive(url: str, expected: int) -> None:
-    runner = WorkerRunner(name="receiver", bus=RedisBus(url, channel=CHANNEL), handle_sigint=False)
+def make_bus(url: str, mode: str, group: str) -> RedisBus:
+    """The bus of one side: ``mode`` is pubsub, stream or stream+signed."""
+    serializer: Any = JSONMessageSerializer()
+    if mode.endswith("+signed"):
+        serializer = SignedSerializer(serializer, FrameSigner([SECRET]))
+    delivery = mode.split("+")[0]
+    return RedisBus(url, channel=f"{CHANNEL}-{mode}", serializer=serializer, delivery=delivery, group=group if delivery == "stream" else None)
+
+
+async def receive(url: str, expected: int, mode: str) -> None:
+    runner = WorkerRunner(name="receiver", bus=make_bus(url, mode, "receiver"), handle_sigint=False)
     sink = Sink(expected)
     await runner.add_workers(sink)
 
@@ -106,9 +124,9 @@ async def naive_receive(url: str, expected: int) -> None:
 # -- sender side (this process) --------------------------------------------------------------------
 
 
-def start_receiver(role: str, url: str, expected: int) -> subprocess.Popen[str]:
+def start_receiver(role: str, url: str, expected: int, mode: str = "pubsub") -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--role", role, "--url", url, "--expected", str(expected)],
+        [sys.executable, __file__, "--role", role, "--url", url, "--expected", str(expected), "--mode", mode],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -123,9 +141,9 @@ def result_of(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-async def bus_throughput(url: str, n: int) -> float:
-    proc = start_receiver("receiver", url, n)
-    runner = WorkerRunner(name="sender", bus=RedisBus(url, channel=CHANNEL), handle_sigint=False)
+async def bus_throughput(url: str, n: int, mode: str = "pubsub") -> float:
+    proc = start_receiver("receiver", url, n, mode)
+    runner = WorkerRunner(name="sender", bus=make_bus(url, mode, "sender"), handle_sigint=False)
     task = asyncio.ensure_future(runner.run(auto_end=False))
     await runner.registry.wait_for("sink", timeout=10)
     bus = runner.bus
@@ -138,9 +156,9 @@ async def bus_throughput(url: str, n: int) -> float:
     return n / ((finished - t0) / 1e9)
 
 
-async def bus_latency(url: str, n: int) -> list[float]:
-    proc = start_receiver("receiver", url, n)
-    runner = WorkerRunner(name="sender", bus=RedisBus(url, channel=CHANNEL), handle_sigint=False)
+async def bus_latency(url: str, n: int, mode: str = "pubsub") -> list[float]:
+    proc = start_receiver("receiver", url, n, mode)
+    runner = WorkerRunner(name="sender", bus=make_bus(url, mode, "sender"), handle_sigint=False)
     task = asyncio.ensure_future(runner.run(auto_end=False))
     await runner.registry.wait_for("sink", timeout=10)
     for i in range(n):
@@ -188,10 +206,12 @@ def main() -> None:
     parser.add_argument("--role", choices=["receiver", "naive-receiver"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--expected", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="pubsub", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=3, help="best of this many runs for each bus figure")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     if args.role == "receiver":
-        asyncio.run(receive(args.url, args.expected))
+        asyncio.run(receive(args.url, args.expected, args.mode))
         return
     if args.role == "naive-receiver":
         asyncio.run(naive_receive(args.url, args.expected))
@@ -211,19 +231,23 @@ def main() -> None:
             url = f"redis://127.0.0.1:{port}/0"
             naive = asyncio.run(naive_throughput(url, args.naive_messages))
             server_rate = redis_benchmark(port, 200_000)
-            bus = asyncio.run(bus_throughput(url, args.messages))
-            lat = sorted(asyncio.run(bus_latency(url, args.latency_messages)))
+            rates = {m: max(asyncio.run(bus_throughput(url, args.messages, m)) for _ in range(args.runs)) for m in MODES}
+            lats = {m: sorted(asyncio.run(bus_latency(url, args.latency_messages, m))) for m in MODES}
         finally:
             server.terminate()
             server.wait()
-    p50 = statistics.median(lat)
-    p99 = lat[int(len(lat) * 0.99) - 1]
-    print(f"Redis bus between two runner processes (redis-server {port}, {os.cpu_count()} cores)")
+    bus = rates["pubsub"]
+    print(f"Redis bus between two runner processes (redis-server {port}, {os.cpu_count()} cores; best of {args.runs})")
     print(f"  naive loop, 1 PUBLISH per message ({args.naive_messages:,} msgs):  {naive:>12,.0f} msg/s   (floor)")
     print(f"  redis-benchmark PUBLISH -P 64 (200,000 msgs):        {server_rate:>12,.0f} msg/s   (server ceiling)")
     print(f"  RedisBus end to end ({args.messages:,} msgs):              {bus:>12,.0f} msg/s")
     print(f"    = {bus / naive:.1f}x the naive loop, {bus / server_rate:.2f}x redis-benchmark's rate")
-    print(f"  one-way latency on an idle bus ({len(lat):,} msgs): p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+    print("  by delivery, end to end and one-way latency on an idle bus (a message every 2 ms):")
+    print(f"    {'mode':<15} {'msg/s':>10} {'time/pubsub':>12} {'p50 ms':>8} {'p99 ms':>8}")
+    for m in MODES:
+        lat = lats[m]
+        p50, p99 = statistics.median(lat), lat[int(len(lat) * 0.99) - 1]
+        print(f"    {m:<15} {rates[m]:>10,.0f} {bus / rates[m]:>11.2f}x {p50:>8.3f} {p99:>8.3f}")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,12 @@ async def _up(topology: Topology, plan: Plan, runner: str | None, exit_code_from
         launch = await build_topology(topology, plan, runner=runner)
     except TopologyError as exc:
         return Outcome(EXIT_STARTUP, "start-up failed: a worker could not be built", exc.problems)
+    if topology.bus.type == "redis" and not getattr(topology.bus, "signed", False):
+        logger.warning(
+            "the bus is not authenticated: anyone who can publish on channel %r can end these runners or pose as "
+            "their workers; set bus.secret (and use Redis ACLs and TLS)",
+            getattr(topology.bus, "channel_name", None),
+        )
     watched = launch.worker(exit_code_from) if exit_code_from is not None else None
     if exit_code_from is not None and watched is None:
         return Outcome(EXIT_USAGE, f"--exit-code-from: no worker {exit_code_from!r} is started here", [])

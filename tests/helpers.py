@@ -115,6 +115,20 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+class Recorder:
+    """A bus subscriber that records what it is handed: payloads (or messages that have none)."""
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        self.name = name
+        self.got: list[Any] = []
+        self.delay = delay
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.got.append(getattr(message, "payload", message))
+
+
 class Proc:
     """A runnerconf process whose output lines are collected as they come."""
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from runnerconf.bus import BusDataMessage, BusMessage, BusUnavailableError
+from runnerconf.bus import BusDataMessage, BusUnavailableError
 from runnerconf.bus.wire import WireError, encode_frame
 from runnerconf.workers.base_worker import BaseWorker
 from runnerconf.workers.runner import WorkerRunner
 
 from .conftest import RedisServer, require_redis_package
-from .helpers import eventually
+from .helpers import Recorder, eventually
 
 require_redis_package()
 import redis  # noqa: E402
@@ -24,13 +24,6 @@ from runnerconf.bus.redis import INSTALL_HINT, RedisBus  # noqa: E402
 pytestmark = pytest.mark.redis
 
 
-class Recorder:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.got: list[Any] = []
-
-    async def on_bus_message(self, message: BusMessage) -> None:
-        self.got.append(getattr(message, "payload", message))
 
 
 async def pair(server: RedisServer, **kwargs: Any) -> tuple[RedisBus, RedisBus, Recorder, Recorder]:

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from runnerconf.bus import BusDataMessage, BusMessage
+from runnerconf.bus import BusDataMessage
 from runnerconf.bus.wire import encode_frame
 
 from .conftest import RedisServer, require_redis_package
-from .helpers import ROOT, Proc, eventually
+from .helpers import ROOT, Proc, Recorder, eventually
 
 require_redis_package()
 import redis  # noqa: E402
@@ -29,13 +29,6 @@ from runnerconf.bus.network.redis import RedisBus  # noqa: E402
 pytestmark = pytest.mark.redis
 
 
-class Recorder:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.got: list[Any] = []
-
-    async def on_bus_message(self, message: BusMessage) -> None:
-        self.got.append(getattr(message, "payload", None))
 
 
 async def test_a_sender_in_a_tight_loop_loses_nothing(redis_server: RedisServer) -> None:

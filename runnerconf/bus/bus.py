@@ -12,7 +12,7 @@ from runnerconf.bus.messages import BusMessage
 from runnerconf.bus.subscriber import BusSubscriber
 from runnerconf.utils.base_object import BaseObject
 
-__all__ = ["DEFAULT_MAX_QUEUED", "BusError", "BusUnavailableError", "WorkerBus"]
+__all__ = ["DEFAULT_MAX_QUEUED", "BusError", "BusUnavailableError", "Receipt", "WorkerBus"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,21 +127,56 @@ class _Subscription:
                 continue
             if accepts is not None:
                 try:
-                    if not accepts(message):
-                        continue
+                    taken = accepts(message)
                 except Exception:
                     logger.exception("bus subscriber %r failed deciding on %s", subscriber.name, message)
+                    taken = False
+                if not taken:
+                    if self.bus._receipts:
+                        self.bus._settle(message)
                     continue
             try:
                 await handler(message)
             except Exception:
                 # One subscriber's failure must never stop delivery, to it or to anyone else.
                 logger.exception("bus subscriber %r failed handling %s", subscriber.name, message)
-            self.bus.delivered += 1
+            bus = self.bus
+            bus.delivered += 1
+            if bus._receipts:
+                bus._settle(message)
             burst += 1
             if burst >= _YIELD_EVERY:
                 burst = 0
                 await asyncio.sleep(0)
+
+
+class Receipt:
+    """Deliveries of the messages of one received frame, counted down as subscribers handle them
+    (see :meth:`WorkerBus.deliver_tracked`); ``on_settled`` is called once, after :meth:`close`
+    when none is left."""
+
+    __slots__ = ("pending", "closed", "on_settled")
+
+    def __init__(self, on_settled: Any) -> None:
+        self.pending = 0
+        self.closed = False
+        self.on_settled = on_settled
+
+    def close(self) -> None:
+        """Every message of the frame is queued: settle as soon as they are handled."""
+        self.closed = True
+        if self.pending <= 0:
+            self._settle()
+
+    def done_one(self) -> None:
+        self.pending -= 1
+        if self.closed and self.pending <= 0:
+            self._settle()
+
+    def _settle(self) -> None:
+        callback, self.on_settled = self.on_settled, None
+        if callback is not None:
+            callback()
 
 
 class WorkerBus(BaseObject, ABC):
@@ -180,6 +215,8 @@ class WorkerBus(BaseObject, ABC):
         self._subscriptions: dict[str, _Subscription] = {}
         self._groups: dict[str, dict[str, _Subscription]] = {}
         self._running = False
+        #: Tracked deliveries (see :meth:`deliver_tracked`): message id -> its receipt.
+        self._receipts: dict[int, tuple[Receipt, list[int]]] = {}
         #: Messages sent through this bus, and handled by its local subscribers (for metrics).
         self.sent = 0
         self.delivered = 0
@@ -272,6 +309,41 @@ class WorkerBus(BaseObject, ABC):
             logger.debug("no local subscriber %r for %s", target, message)
         return None
 
+    def deliver_tracked(self, message: BusMessage, receipt: Receipt) -> list[_Subscription] | None:
+        """:meth:`deliver`, counted on ``receipt``: it settles once every subscriber the
+        message was queued for has handled it (or passed it by, or gone away), and the receipt
+        is closed. Messages dropped by :meth:`stop` never settle: a durable transport delivers
+        them again."""
+        full = self.deliver(message)
+        count = len(self._recipients(message))
+        if count:
+            receipt.pending += count
+            self._receipts[message.id] = (receipt, [count])
+        return full
+
+    def _recipients(self, message: BusMessage) -> list[_Subscription]:
+        """Who :meth:`deliver` queues ``message`` for."""
+        target = message.target
+        if target is None:
+            return list(self._subscriptions.values())
+        found = self._subscriptions.get(target)
+        if found is not None:
+            return [found]
+        if target[:1] == "@":
+            return list(self._groups.get(target, {}).values())
+        return []
+
+    def _settle(self, message: BusMessage) -> None:
+        """One delivery of a tracked message is over."""
+        entry = self._receipts.get(message.id)
+        if entry is None:
+            return
+        receipt, left = entry
+        left[0] -= 1
+        if left[0] <= 0:
+            del self._receipts[message.id]
+        receipt.done_one()
+
     def on_message_received(self, message: BusMessage) -> None:
         """Pipecat's name for :meth:`deliver`, for buses written against pipecat's ``WorkerBus``."""
         self.deliver(message)
@@ -318,12 +390,17 @@ class WorkerBus(BaseObject, ABC):
             subscription.system.clear()
             subscription.data.clear()
             subscription.release()
+        self._receipts.clear()  # never settled: a durable transport delivers them again
         current = asyncio.current_task()
         await asyncio.gather(*(t for t in tasks if t is not current), return_exceptions=True)
         if dropped:
             logger.warning("bus stopped with %d undelivered message(s); they were dropped", dropped)
 
     def _close(self, subscription: _Subscription) -> None:
+        if self._receipts:
+            # Its queued messages will never be handled here: as far as delivery goes, done.
+            for message in (*subscription.system, *subscription.data):
+                self._settle(message)
         subscription.closed = True
         subscription.system.clear()
         subscription.data.clear()

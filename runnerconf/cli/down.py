@@ -62,7 +62,7 @@ def down(
     expected = [s.name for s in model.runner_specs() if s.name]
     try:
         bus = build_bus(model)
-    except ImportError as exc:  # the redis extra is not installed
+    except (ImportError, ValueError) as exc:  # the redis extra is not installed; the secret file is unusable
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_STARTUP)
     loop = asyncio.new_event_loop()

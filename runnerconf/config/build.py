@@ -212,7 +212,8 @@ def base_dir_of(source: SourceMap) -> str:
 
 
 def _check_bus(topology: Topology, source: SourceMap) -> list[Problem]:
-    """A bus whose optional package is missing is a start-up problem, with the install hint."""
+    """A bus whose optional package is missing, or whose secret file cannot be used, is a
+    start-up problem."""
     if isinstance(topology.bus, RedisBusConfig):
         try:
             importlib.import_module("redis.asyncio")
@@ -220,6 +221,11 @@ def _check_bus(topology: Topology, source: SourceMap) -> list[Problem]:
             from runnerconf.bus.network.redis import INSTALL_HINT
 
             return [source.problem(("bus", "type"), "missing-extra", INSTALL_HINT)]
+        if topology.bus.secret_file is not None and not isinstance(topology.bus.secret_file, Placeholder):
+            try:
+                bus_secrets(topology)
+            except ValueError as exc:
+                return [source.problem(("bus", "secret_file"), "bad-secret-file", str(exc))]
     return []
 
 
@@ -390,19 +396,34 @@ def _describe(obj: Any) -> str:
 # -- building ----------------------------------------------------------------------------------
 
 
-def build_bus(topology: Topology) -> WorkerBus:
-    """The bus a topology asks for (RedisBus needs the ``redis`` extra)."""
+def build_bus(topology: Topology, *, group: str | None = None) -> WorkerBus:
+    """The bus a topology asks for (RedisBus needs the ``redis`` extra).
+
+    Args:
+        group: With ``delivery: stream``, the consumer group: the name of the runner (or runners)
+            of this process, to resume from; None for a short-lived bus (``runnerconf down``).
+
+    Raises:
+        ImportError: the redis extra is missing.
+        ValueError: the secret file cannot be read or holds no usable secret.
+    """
     config = topology.bus
     if isinstance(config, AsyncQueueBusConfig):
         return AsyncQueueBus(max_queued=config.max_queued)
     if isinstance(config, RedisBusConfig):
         from runnerconf.bus.network.redis import RedisBus
+        from runnerconf.bus.serializers import JSONMessageSerializer, MessageSerializer
 
-        serializer = None
+        serializer: MessageSerializer = JSONMessageSerializer(max_frame_bytes=config.max_frame_bytes)
         if config.wire == "pipecat":
             from runnerconf.bus.serializers.pipecat import PipecatMessageSerializer
 
             serializer = PipecatMessageSerializer(max_frame_bytes=config.max_frame_bytes, data_types=config.data_types)
+        if config.signed:
+            from runnerconf.bus.serializers.signed import SignedSerializer
+            from runnerconf.bus.signing import FrameSigner
+
+            serializer = SignedSerializer(serializer, FrameSigner(bus_secrets(topology), max_age=config.max_age))
         return RedisBus(
             config.url,
             channel=config.channel_name,
@@ -414,8 +435,39 @@ def build_bus(topology: Topology) -> WorkerBus:
             max_buffer=config.max_buffer,
             max_frame_bytes=config.max_frame_bytes,
             max_queued=config.max_queued,
+            delivery=config.delivery,
+            group=group,
+            max_len=config.max_len,
+            retention=config.retention,
         )
     raise AssertionError(f"unhandled bus {config!r}")  # pragma: no cover
+
+
+def bus_secrets(topology: Topology) -> list[str]:
+    """The bus's secrets, signing one first: ``secret``, or the lines of ``secret_file``
+    (relative to the topology file; blank lines and ``#`` comments skipped).
+
+    Raises:
+        ValueError: the file cannot be read, holds none, or one is shorter than 16 characters.
+    """
+    from runnerconf.bus.signing import MIN_SECRET_LENGTH
+
+    config = topology.bus
+    assert isinstance(config, RedisBusConfig)
+    if config.secret is not None:
+        return [config.secret] if isinstance(config.secret, str) else list(config.secret)
+    assert config.secret_file is not None
+    path = FilePath(base_dir_of(topology.source or SourceMap("<memory>"))) / config.secret_file
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the bus secret_file {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    secrets = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not secrets:
+        raise ValueError(f"the bus secret_file {str(path)!r} holds no secret")
+    if any(len(x) < MIN_SECRET_LENGTH for x in secrets):
+        raise ValueError(f"the bus secret_file {str(path)!r} holds a secret of fewer than {MIN_SECRET_LENGTH} characters")
+    return secrets
 
 
 async def build_runner(
@@ -437,14 +489,21 @@ async def build_runner(
     chosen = [p for p in plan.runners if runner is None or p.spec.name == runner]
     if not chosen:
         raise ValueError(f"the plan has no runner named {runner!r}")
-    return await _build(topology, chosen[0], bus if bus is not None else build_bus(topology))
+    return await _build(topology, chosen[0], bus if bus is not None else build_bus(topology, group=_group_of([chosen[0]], topology)))
 
 
 async def build_runners(topology: Topology, plan: Plan | None = None) -> list[WorkerRunner]:
     """Build every runner of the topology on one shared bus (to run them in one process)."""
     plan = plan or resolve(topology)
-    bus = build_bus(topology)
+    bus = build_bus(topology, group=_group_of(plan.runners, topology))
     return [await _build(topology, p, bus) for p in plan.runners]
+
+
+def _group_of(runners: list[RunnerPlan], topology: Topology) -> str | None:
+    """The stream consumer group of a process running these runners: their names (a stream
+    topology's runners all have one; see runnerconf.config.references)."""
+    names = [p.spec.name for p in runners if p.spec.name]
+    return "+".join(names) if names else None
 
 
 async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> WorkerRunner:

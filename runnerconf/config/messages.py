@@ -8,7 +8,9 @@ booleans; a quoted ``"5"`` is a string).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any, get_args, get_origin
 
@@ -19,6 +21,7 @@ from runnerconf.config.kinds import BUILTIN, WORKER_KIND_KEYS, WorkerKind
 from runnerconf.config.models import BUS_KINDS, CHANNEL_PATTERN, TAG_PREFIX, URL_PATTERN, Topology, tagged_models
 from runnerconf.config.source import SourceMap, parse_scalar
 from runnerconf.config.types import ADDRESS_PATTERN, IMPORT_PATTERN, NAME_PATTERN
+from runnerconf.utils.secrets import SECRET_KEY
 
 __all__ = ["LEGACY_RUNNER_KEY", "translate_validation_error"]
 
@@ -66,6 +69,9 @@ def translate_validation_error(
         if _another_branch_went_deeper(path, errors, by_path):
             continue
         problem = _one(path, errors, source, kinds, tagged, root)
+        if problem is not None and any(isinstance(k, str) and SECRET_KEY.search(k) for k in path):
+            # A secret's value never reaches a message (CI logs are read by many).
+            problem = dataclasses.replace(problem, message=re.sub(r"; got .*$", "; got *** (not shown)", problem.message))
         if problem is not None:
             problems.append(problem)
     return problems
@@ -129,6 +135,11 @@ def _one(
             return source.problem(path, "dict-type", f"expected a mapping of bus options, such as {{type: redis}}; got {_show(value)}")
         return source.problem((*path, "type"), "bus-type", _choice_message("bus type", value, BUS_KINDS))
     if len(errors) > 1:
+        fitting = [e for e in errors if e["type"] not in _TYPE_MISMATCH]
+        if len(fitting) == 1:
+            # One member of the union took the value's type and still refused it: that is the
+            # mistake ("at least 16 characters"), not "expected a string or a list".
+            return source.problem(path, _code(fitting[0]["type"]), _message(fitting[0]))
         # One value, several rejections (a union): say what would have been right, once.
         expected = _unique(_expectation(e) for e in errors)
         if "a number" in expected and "an integer" in expected:
@@ -155,11 +166,11 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         expected = str((err.get("ctx") or {}).get("expected", "")).replace("'", "")
         return f"expected {expected}; got {_show(value)}{_why(kind, value)}"
-    if kind in ("too_short", "too_long"):
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         ctx = err.get("ctx") or {}
-        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        bound = ctx.get("min_length") if kind.endswith("too_short") else ctx.get("max_length")
         what = "character" if isinstance(value, str) else "item"
-        message = f"expected at {'least' if kind == 'too_short' else 'most'} {bound} {what}{'' if bound == 1 else 's'}"
+        message = f"expected at {'least' if kind.endswith('too_short') else 'most'} {bound} {what}{'' if bound == 1 else 's'}"
         return f"{message}; got {_show(value)}"
     message = _pattern_message(err) or str(err["msg"]).removeprefix("Value error, ")
     # A whole mapping or list is the place, not the value: saying it again helps nobody.

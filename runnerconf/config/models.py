@@ -118,12 +118,33 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _URL = Annotated[str, Field(pattern=URL_PATTERN), WrapValidator(text)]
 _CHANNEL = Annotated[str, Field(pattern=CHANNEL_PATTERN), WrapValidator(text)]
 _TAG = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"), WrapValidator(text)]
+#: A secret: 16 characters at least (a ${VAR} stands for one under --no-interpolate).
+_SECRET = Annotated[str, Field(min_length=16), WrapValidator(text)]
+_SECRETS = Union[_SECRET, Annotated[list[_SECRET], Field(min_length=1)]]
+
+
+_PIPECAT_WIRE = {"required": ["wire"], "properties": {"wire": {"const": "pipecat"}}}
 
 
 class RedisBusConfig(Model):
     """A bus on Redis, for runners on several processes or machines (the `redis` extra)."""
 
-    model_config = ConfigDict(title="RedisBus")
+    # The rules across options, in the schema as in _options_fit_the_wire below.
+    model_config = ConfigDict(
+        title="RedisBus",
+        json_schema_extra={
+            "allOf": [
+                {"if": _PIPECAT_WIRE, "then": {"not": {"anyOf": [
+                    {"required": ["delivery"], "properties": {"delivery": {"const": "stream"}}},
+                    {"required": ["secret"], "properties": {"secret": {"not": {"type": "null"}}}},
+                    {"required": ["secret_file"], "properties": {"secret_file": {"not": {"type": "null"}}}},
+                ]}}},
+                {"if": {"required": ["data_types"], "properties": {"data_types": {"minItems": 1}}}, "then": _PIPECAT_WIRE},
+                {"not": {"required": ["secret", "secret_file"], "properties": {
+                    "secret": {"not": {"type": "null"}}, "secret_file": {"not": {"type": "null"}}}}},
+            ]
+        },
+    )  # fmt: skip
 
     type: Literal["redis"] = Field(description="Bus kind.")
     url: _URL = Field(
@@ -151,6 +172,23 @@ class RedisBusConfig(Model):
         "`watch`, `depends_on` and `send_to` may name them.",
         examples=[["pc-worker"]],
     )
+    delivery: choice("pubsub", "stream") = Field(  # type: ignore[valid-type]
+        "pubsub",
+        description="pubsub: what is published while a runner is away is lost for it; stream: Redis Streams, each runner "
+        "reads with a consumer group named after it, acknowledges what its workers handled, and resumes where it left off.",
+    )
+    max_len: Whole | None = Field(100_000, ge=1, description="With delivery: stream, about how many entries the stream keeps (MAXLEN ~).")
+    retention: Duration | None = Field(None, description="With delivery: stream, how long entries are kept (null: no age bound).")
+    secret: _SECRETS | None = Field(
+        None,
+        description="Sign every frame (HMAC-SHA256) and refuse frames not signed with it: a secret of 16 or more characters, "
+        "or a list (the first signs, all verify: key rotation). Use ${VAR}: never write it in the file.",
+        examples=["${RUNNERCONF_BUS_SECRET}"],
+    )
+    secret_file: str | None = Field(
+        None, description="A file holding the secret(s), one per line, the first signing (relative to the topology file)."
+    )
+    max_age: PositiveDuration = Field(60.0, description="How long a signed frame stays valid (and the clock skew allowed).")
     data_types: list[_TAG] = Field(
         default_factory=list,
         description="With wire: pipecat, pipecat BusDataMessage subclasses (module.Class, as pipecat's serializer tags them; "
@@ -159,10 +197,21 @@ class RedisBusConfig(Model):
     )
 
     @model_validator(mode="after")
-    def _data_types_need_the_pipecat_wire(self) -> RedisBusConfig:
+    def _options_fit_the_wire(self) -> RedisBusConfig:
         if self.data_types and self.wire != "pipecat":
             raise PydanticCustomError("data-types", "data_types are pipecat message types: they need wire: pipecat")
+        if self.wire == "pipecat" and self.delivery == "stream":
+            raise PydanticCustomError("pipecat-wire", "pipecat's runners read pub/sub: wire: pipecat needs delivery: pubsub")
+        if self.wire == "pipecat" and (self.secret is not None or self.secret_file is not None):
+            raise PydanticCustomError("pipecat-wire", "pipecat's runners cannot check signatures: wire: pipecat takes no secret")
+        if self.secret is not None and self.secret_file is not None:
+            raise PydanticCustomError("secret", "give secret or secret_file, not both")
         return self
+
+    @property
+    def signed(self) -> bool:
+        """Whether frames are signed."""
+        return self.secret is not None or self.secret_file is not None
 
     @property
     def channel_name(self) -> str:

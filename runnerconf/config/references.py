@@ -21,7 +21,7 @@ REFERENCE_KEYS = ("parent", "send_to", "depends_on", "watch")
 
 def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
     """Every cross-reference problem in a topology document."""
-    problems: list[Problem] = _check_layout(data, source)
+    problems: list[Problem] = _check_layout(data, source) + _check_stream_names(data, source)
     workers = _workers(data)
     runner_names = _runner_names(data, source, problems)
     index: dict[str, Path] = {}
@@ -71,6 +71,23 @@ def check_references(data: dict[str, Any], source: SourceMap) -> list[Problem]:
     problems.extend(_cycles(workers, source, index, "depends_on", "depends_on forms a cycle (they would wait for each other)"))
     problems.extend(_cycles(workers, source, index, "send_to", "send_to forms a cycle (what one sends would come back to it for ever)"))
     return problems
+
+
+def _check_stream_names(data: dict[str, Any], source: SourceMap) -> list[Problem]:
+    """A stream resumes each runner by its name: the one runner of a plain topology needs one."""
+    bus = data.get("bus")
+    if not isinstance(bus, dict) or bus.get("delivery") != "stream" or "runners" in data:
+        return []
+    runner = data.get("runner")
+    if isinstance(runner, dict) and runner.get("name") is not None:
+        return []
+    return [
+        source.problem(
+            ("bus", "delivery"),
+            "stream-needs-name",
+            "delivery: stream resumes each runner by its name: give the runner one (runner: {name: ...})",
+        )
+    ]
 
 
 def _external_workers(data: dict[str, Any]) -> set[str]:

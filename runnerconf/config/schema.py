@@ -52,6 +52,13 @@ def topology_schema(*, installed: bool = True) -> dict[str, Any]:
         "description": "Deprecated spelling of `runner`.",
         "deprecated": True,
     }
+    # A stream resumes each runner by its name (runners in `runners` always have one).
+    schema["allOf"] = [
+        {
+            "if": {"required": ["bus"], "properties": {"bus": {"required": ["delivery"], "properties": {"delivery": {"const": "stream"}}}}},
+            "then": {"anyOf": [{"required": ["runners"]}, {"required": ["runner"], "properties": {"runner": {"required": ["name"]}}}]},
+        }
+    ]
     # One runner (runner + workers) or several (runners), and one spelling of `runner`.
     schema["not"] = {
         "anyOf": [

@@ -67,6 +67,10 @@ class _Collector:
         reconnects = CounterMetricFamily("runnerconf_redis_reconnects", "Reconnections to Redis.", labels=["bus"])
         outbox = GaugeMetricFamily("runnerconf_redis_outbox_messages", "Messages waiting to be published.", labels=["bus"])
         bad = CounterMetricFamily("runnerconf_redis_bad_frames", "Frames or messages from peers that were skipped.", labels=["bus"])
+        rejected = CounterMetricFamily(
+            "runnerconf_redis_rejected_frames", "Frames refused for their signature, unread.", labels=["bus", "reason"]
+        )
+        duplicates = CounterMetricFamily("runnerconf_redis_duplicate_frames", "Stream frames read again and not handed out twice.", labels=["bus"])
         seen: set[int] = set()
         for runner in self.runners:
             bus = runner.bus
@@ -85,4 +89,7 @@ class _Collector:
                 reconnects.add_metric([label], float(bus.reconnects))
                 outbox.add_metric([label], float(bus.outbox_size))
                 bad.add_metric([label], float(bus.bad_frames))
-        yield from (sent, delivered, queued, depth, reconnects, outbox, bad)
+                for reason, count in sorted(getattr(bus, "rejected_frames", {}).items()):
+                    rejected.add_metric([label, reason], float(count))
+                duplicates.add_metric([label], float(getattr(bus, "duplicates", 0)))
+        yield from (sent, delivered, queued, depth, reconnects, outbox, bad, rejected, duplicates)

@@ -57,12 +57,16 @@ def redact_secrets(data: Any) -> Any:
     secret (``password``, ``api_key``, ``OPENAI_API_KEY``, ``token``...) shown as ``***``; a value
     that is still a bare ``${VAR}`` (not interpolated) is kept, since it reveals nothing."""
     if isinstance(data, dict):
-        return {
-            k: "***"
-            if isinstance(k, str) and SECRET_KEY.search(k) and isinstance(v, str) and v and not _WHOLE_PLACEHOLDER.match(v)
-            else redact_secrets(v)
-            for k, v in data.items()
-        }
+        return {k: _hidden(v) if isinstance(k, str) and SECRET_KEY.search(k) else redact_secrets(v) for k, v in data.items()}
     if isinstance(data, list):
         return [redact_secrets(v) for v in data]
     return data
+
+
+def _hidden(value: Any) -> Any:
+    """A secret's value shown: ``***`` for each string (a bare ``${VAR}`` kept), lists too."""
+    if isinstance(value, str):
+        return value if not value or _WHOLE_PLACEHOLDER.match(value) else "***"
+    if isinstance(value, list):
+        return [_hidden(v) for v in value]
+    return redact_secrets(value)

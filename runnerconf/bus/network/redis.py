@@ -19,8 +19,14 @@ backoff, resubscribes and tells the runner (which re-announces its registry). Wh
 * what this process sends is kept (up to ``max_buffer`` messages, oldest dropped first, with a
   warning) and published, in order, once the server answers again; peers that are subscribed by
   then receive it;
-* what *other* processes publish meanwhile is lost for this one: Redis pub/sub keeps nothing for
-  an absent subscriber.
+* with ``delivery="pubsub"`` (the default), what *other* processes publish meanwhile is lost for
+  this one: Redis pub/sub keeps nothing for an absent subscriber. With ``delivery="stream"`` it
+  waits in a Redis stream, and is read when the bus is back (see
+  :mod:`runnerconf.bus.network.streams`).
+
+A serializer that signs (:class:`~runnerconf.bus.serializers.signed.SignedSerializer`) makes the
+bus refuse, unread, every frame whose signature does not hold; they are counted in
+``rejected_frames``.
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runnerconf.bus.bus import DEFAULT_MAX_QUEUED, BusUnavailableError, WorkerBus
+from runnerconf.bus.bus import DEFAULT_MAX_QUEUED, BusUnavailableError, Receipt, WorkerBus
 from runnerconf.bus.messages import BusMessage
+from runnerconf.bus.network.streams import StreamLink, entry_time, frame_of
 from runnerconf.bus.serializers import JSONMessageSerializer, MessageSerializer
+from runnerconf.bus.serializers.signed import SignedSerializer
+from runnerconf.bus.signing import SignatureError
 from runnerconf.bus.wire import MAX_FRAME_BYTES, WireError
 from runnerconf.utils.secrets import redact
 
@@ -46,6 +55,8 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = "RedisBus needs redis-py: pip install 'runnerconf[redis]'"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _COMPLAIN_EVERY = 60.0
+#: Tags of stream frames remembered, to hand each out once.
+_SEEN_TAGS = 200_000
 
 
 def _redis() -> Any:
@@ -72,6 +83,10 @@ class RedisBus(WorkerBus):
             connected; while disconnected the oldest are dropped.
         max_frame_bytes: Frames larger than this are skipped unread.
         max_queued: See :class:`~runnerconf.bus.WorkerBus`.
+        delivery: ``"pubsub"`` or ``"stream"`` (Redis Streams: nothing lost while away).
+        group: With streams, the consumer group: a stable name (the runner's) to resume from;
+            None for a short-lived bus that starts at the end of the stream.
+        max_len, retention: With streams, the bounds of the stream (entries, seconds).
     """
 
     is_network = True
@@ -90,9 +105,15 @@ class RedisBus(WorkerBus):
         max_buffer: int = 100_000,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        delivery: str = "pubsub",
+        group: str | None = None,
+        max_len: int | None = 100_000,
+        retention: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(max_queued=max_queued, **kwargs)
+        if delivery not in ("pubsub", "stream"):
+            raise ValueError(f"delivery must be 'pubsub' or 'stream', not {delivery!r}")
         if redis is None:
             _redis()  # fail now, with the install hint, rather than at start
         elif url is not None:
@@ -124,6 +145,21 @@ class RedisBus(WorkerBus):
         self._complaints: dict[str, tuple[float, int]] = {}
         #: Frames received that could not be decoded (logged and skipped).
         self.bad_frames = 0
+        #: Frames refused for their signature (none, wrong, expired, replayed), by reason.
+        self.rejected_frames: dict[str, int] = {}
+        self.delivery = delivery
+        self._stream: StreamLink | None = (
+            StreamLink(channel, group, max_len=max_len, retention=retention) if delivery == "stream" else None
+        )
+        self._seq = 0
+        #: A stream batch being added, kept with its tags until Redis has confirmed it.
+        self._unsent: list[tuple[bytes, bytes]] | None = None
+        self._seen_tags: set[bytes] = set()
+        self._seen_order: deque[bytes] = deque()
+        self._acks: list[Any] = []
+        self._ack_task: asyncio.Task[None] | None = None
+        #: Stream entries read again and not handed to subscribers twice.
+        self.duplicates = 0
         #: Reconnections so far.
         self.reconnects = 0
 
@@ -138,8 +174,8 @@ class RedisBus(WorkerBus):
 
     @property
     def outbox_size(self) -> int:
-        """Messages waiting to be published."""
-        return len(self._outbox)
+        """Messages waiting to be published (a stream batch being retried counts its frames)."""
+        return len(self._outbox) + (len(self._unsent) if self._unsent else 0)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -198,16 +234,29 @@ class RedisBus(WorkerBus):
         while True:
             if me is not None and me.cancelling():
                 raise asyncio.CancelledError  # the client swallowed our cancel: we do not
-            if not outbox:
+            unsent = self._unsent
+            if unsent is None and not outbox:
                 self._drained.set()
                 self._wake = loop.create_future()
                 await self._wake
                 continue
-            count = min(len(outbox), self.max_batch)
-            batch = [outbox.popleft() for _ in range(count)]
+            batch: list[bytes] = []
             try:
-                for frame in serializer.frames(self.bus_id, batch):
-                    await self._client.publish(self.channel, frame)
+                if self._stream is not None:
+                    if unsent is None:
+                        count = min(len(outbox), self.max_batch)
+                        batch = [outbox.popleft() for _ in range(count)]
+                        unsent = self._unsent = [(frame, self._next_tag()) for frame in serializer.frames(self.bus_id, batch)]
+                        batch = []  # in ``unsent`` now, with their tags
+                    # A batch whose reply was lost may be in the stream already: it is retried as
+                    # it was, same frames, same tags, so that receivers drop the copy.
+                    await self._stream.add(self._client, unsent)
+                    self._unsent = None
+                else:
+                    count = min(len(outbox), self.max_batch)
+                    batch = [outbox.popleft() for _ in range(count)]
+                    for frame in serializer.frames(self.bus_id, batch):
+                        await self._client.publish(self.channel, frame)
             except asyncio.CancelledError:
                 outbox.extendleft(reversed(batch))
                 raise
@@ -252,8 +301,9 @@ class RedisBus(WorkerBus):
         else:
             self._complaints[key] = (last, skipped + 1)
 
-    def _on_frame(self, data: bytes) -> list[Any] | None:
-        """Deliver one frame's messages; returns the subscriptions that are now full."""
+    def _on_frame(self, data: bytes, receipt: Receipt | None = None, received_at: float | None = None) -> list[Any] | None:
+        """Deliver one frame's messages (counted on ``receipt``, for streams); returns the
+        subscriptions that are now full."""
         serializer = self.serializer
         sender = serializer.frame_sender(data)
         if sender == self.bus_id:
@@ -263,7 +313,14 @@ class RedisBus(WorkerBus):
             self._complain(sender, f"a frame of {len(data):,} bytes (the limit is {self.max_frame_bytes:,})")
             return None
         try:
-            sender, messages = serializer.decode(data, self._wants)
+            if isinstance(serializer, SignedSerializer):
+                sender, messages = serializer.decode(data, self._wants, received_at=received_at)
+            else:
+                sender, messages = serializer.decode(data, self._wants)
+        except SignatureError as exc:
+            self.rejected_frames[exc.reason] = self.rejected_frames.get(exc.reason, 0) + 1
+            self._complain(f"unsigned:{exc.reason}", f"{exc} (refused unread)")
+            return None
         except WireError as exc:
             self.bad_frames += 1
             self._complain(sender, f"a frame that is not runnerconf's: {exc}")
@@ -276,10 +333,104 @@ class RedisBus(WorkerBus):
                 self.bad_frames += 1
                 self._complain(sender, f"a message: {message}")
             else:
-                got = self.deliver(message)
+                got = self.deliver(message) if receipt is None else self.deliver_tracked(message, receipt)
                 if got:
                     full.extend(got)
         return full or None
+
+    # -- streams -------------------------------------------------------------------------------
+
+    def _ack(self, entry_id: Any) -> None:
+        """Acknowledge a stream entry (its messages are handled): sent in batches, soon."""
+        self._acks.append(entry_id)
+        if self._ack_task is None:
+            self._ack_task = asyncio.get_running_loop().create_task(self._flush_acks())
+
+    async def _flush_acks(self, delay: bool = True) -> None:
+        if delay:
+            await asyncio.sleep(0)  # one XACK for every entry settled this loop turn
+        while self._acks:
+            ids, self._acks = self._acks, []
+            if self._stream is None or self._client is None:
+                return
+            try:
+                await self._stream.ack(self._client, ids)
+            except Exception as exc:
+                # Unacknowledged entries stay pending: read (and dropped as seen) after a reconnect.
+                logger.warning("redis bus %s: could not acknowledge %d entries (%s); they will be read again", self.channel, len(ids), exc)
+        if delay:
+            self._ack_task = None
+
+    def _next_tag(self) -> bytes:
+        self._seq += 1
+        return f"{self.bus_id}:{self._seq}".encode()
+
+    def _seen(self, tag: bytes | None) -> bool:
+        """Whether a frame with this tag was handed out already (remembering it if not)."""
+        if tag is None:
+            return False
+        if tag in self._seen_tags:
+            return True
+        self._seen_tags.add(tag)
+        self._seen_order.append(tag)
+        if len(self._seen_order) > _SEEN_TAGS:
+            self._seen_tags.discard(self._seen_order.popleft())
+        return False
+
+    async def _join_stream(self) -> None:
+        assert self._stream is not None
+        missed = await self._stream.setup(self._client)
+        if missed is None or missed > 0:
+            count = "an unknown number of" if missed is None else f"{missed:,}"
+            logger.warning(
+                "redis bus %s: away longer than the stream keeps (max_len / retention): %s message frame(s) missed",
+                self.channel,
+                count,
+            )
+        self._connected.set()
+
+    async def _read_stream_loop(self) -> None:
+        link = self._stream
+        assert link is not None
+        delay = self.reconnect_initial
+        me = asyncio.current_task()
+        while True:
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError  # the client swallowed our cancel: we do not
+            try:
+                if not self._connected.is_set():
+                    await self._join_stream()
+                    delay = self.reconnect_initial
+                    self.reconnects += 1
+                    logger.warning("redis bus %s: reconnected to %s; reading the stream where it was left", self.channel, redact(self.url))
+                    for callback in self._reconnect_callbacks:
+                        asyncio.ensure_future(self._guard(callback))
+                entries = await link.read(self._client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _reraise_if_cancelled(exc)
+                self._lost(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.reconnect_max)
+                continue
+            for entry_id, fields in entries:
+                frame, tag = frame_of(fields)
+                if frame is None or self._seen(tag):
+                    if frame is not None:
+                        self.duplicates += 1
+                    self._ack(entry_id)  # trimmed while pending, or handed out already
+                    continue
+                receipt = Receipt(lambda entry_id=entry_id: self._ack(entry_id))
+                try:
+                    full = self._on_frame(frame, receipt, received_at=entry_time(entry_id))
+                except Exception as exc:  # a bug guard: an entry must never cost the connection
+                    self.bad_frames += 1
+                    self._complain(None, f"a frame that failed to decode ({type(exc).__name__}: {exc})")
+                    full = None
+                receipt.close()
+                if full:
+                    await self.wait_for_room(full)  # a local subscriber is behind: wait for it
 
     def _wants(self, target: Any) -> bool:
         # Broadcasts, groups, and names subscribed here; a bad target is let through to be reported.
@@ -386,7 +537,10 @@ class RedisBus(WorkerBus):
             self._client = aioredis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout)
         try:
             await asyncio.wait_for(self._client.ping(), self.connect_timeout)
-            await self._subscribe()
+            if self._stream is not None:
+                await asyncio.wait_for(self._join_stream(), self.connect_timeout)
+            else:
+                await self._subscribe()
         except (TimeoutError, Exception) as exc:
             if self._given_client is None:
                 await _quietly(self._client.aclose())
@@ -395,7 +549,7 @@ class RedisBus(WorkerBus):
         self._publishing = True
         await super().start()
         self._tasks = [
-            asyncio.ensure_future(self._read_loop()),
+            asyncio.ensure_future(self._read_loop() if self._stream is None else self._read_stream_loop()),
             asyncio.ensure_future(self._publish_loop()),
         ]
         logger.info("redis bus %s: connected to %s", self.channel, redact(self.url))
@@ -404,15 +558,25 @@ class RedisBus(WorkerBus):
         """Send what is queued (bounded by ``flush_timeout``), then disconnect (idempotent)."""
         if not self.running:
             return
-        if self._outbox:
+        if self.outbox_size:
             try:
                 await asyncio.wait_for(self._drained.wait(), flush_timeout)
             except TimeoutError:
                 pass
-        if self._outbox:
-            logger.warning("redis bus %s: %d message(s) not sent before stop", self.channel, len(self._outbox))
+        if self.outbox_size:
+            logger.warning("redis bus %s: %d message(s) not sent before stop", self.channel, self.outbox_size)
             self._outbox.clear()
+            self._unsent = None
         self._release_room()
+        if self._stream is not None and self._client is not None:
+            # Before the reader is cancelled: a blocking read cut short leaves its connection in
+            # a state the client may hand out again.
+            if self._ack_task is not None:
+                # An XACK in flight: let it land (the client is closed below).
+                await asyncio.wait({self._ack_task}, timeout=flush_timeout)
+                self._ack_task = None
+            await _quietly(self._flush_acks(delay=False))
+            await _quietly(self._stream.close(self._client))
         for task in self._tasks:
             task.cancel()
         if self._tasks:
