@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from runnerconf.bus.bus import BusError
 from runnerconf.config.build import Launch, Plan, build_topology
@@ -24,6 +25,7 @@ from runnerconf.workers.processes import reap_process_groups
 from runnerconf.workers.runner import WorkerRunner
 
 __all__ = [
+    "Control",
     "EXIT_INVALID",
     "EXIT_OK",
     "EXIT_STARTUP",
@@ -51,6 +53,21 @@ class Outcome:
     problems: list[Problem]
 
 
+@dataclass
+class Control:
+    """How ``up`` follows its files: where they are, how to read them again, and what to watch.
+
+    Attributes:
+        path: The (first) topology file: names the control socket and the git work tree.
+        reread: Reads the files again (raises TopologyError): for SIGHUP and ``--watch``.
+        watch: Files whose changes reload (``--watch``), or None.
+    """
+
+    path: str | None = None
+    reread: Callable[[], Topology] | None = None
+    watch: list[str] | None = None
+
+
 def run_up(
     topology: Topology,
     plan: Plan,
@@ -58,13 +75,14 @@ def run_up(
     runner: str | None = None,
     exit_code_from: str | None = None,
     http: str | None = None,
+    control: Control | None = None,
 ) -> Outcome:
     """Build and run the topology in a new event loop until it ends; never raises for the
     topology's or the bus's faults (they are the outcome)."""
     loop = asyncio.new_event_loop()
     try:
         with reap_process_groups():
-            return loop.run_until_complete(_up(topology, plan, runner, exit_code_from, http))
+            return loop.run_until_complete(_up(topology, plan, runner, exit_code_from, http, control or Control()))
     except KeyboardInterrupt:
         # SIGINT while building, or with handle_sigint: false.
         return Outcome(128 + signal.SIGINT, "interrupted (SIGINT)", [])
@@ -72,7 +90,9 @@ def run_up(
         close_loop(loop)
 
 
-async def _up(topology: Topology, plan: Plan, runner: str | None, exit_code_from: str | None, http: str | None) -> Outcome:
+async def _up(
+    topology: Topology, plan: Plan, runner: str | None, exit_code_from: str | None, http: str | None, control: Control
+) -> Outcome:
     try:
         launch = await build_topology(topology, plan, runner=runner)
     except TopologyError as exc:
@@ -88,7 +108,7 @@ async def _up(topology: Topology, plan: Plan, runner: str | None, exit_code_from
         return Outcome(EXIT_USAGE, f"--exit-code-from: no worker {exit_code_from!r} is started here", [])
     watcher = asyncio.ensure_future(_end_when_done(launch, watched)) if watched is not None else None
     try:
-        async with _probes(launch, http or _http_of(plan)):
+        async with _probes(launch, http or _http_of(plan)), _controlled(launch, topology, runner, control):
             target = await launch.run()
     except BusError as exc:
         return Outcome(EXIT_STARTUP, f"start-up failed: {exc}", [])
@@ -114,6 +134,49 @@ async def _probes(launch: Launch, address: str | None) -> AsyncIterator[None]:
 
     async with serve(launch.runners, address):
         yield
+
+
+@contextlib.asynccontextmanager
+async def _controlled(launch: Launch, topology: Topology, runner: str | None, control: Control) -> AsyncIterator[None]:
+    """Reloads (SIGHUP, ``--watch``), the control socket, and the control agent on a network bus."""
+    from runnerconf.control.controller import Controller
+    from runnerconf.control.local import serve
+
+    controller = Controller(launch, topology, path=control.path, runner=runner, reread=control.reread)
+    logger.info("revision %s", controller.revision.label, extra={"event": "revision", "revision": controller.revision.id, "git": controller.revision.git})
+    tasks: set[asyncio.Future[Any]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(controller.reload("SIGHUP"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    launch.target.on_sighup = on_sighup
+    agent = None
+    if topology.bus.type != "async_queue":
+        from runnerconf.control.remote import ControlAgent
+
+        agent = ControlAgent(controller, control.path or "<memory>")
+        await agent.attach(launch.runners[0].bus)
+    watcher = None
+    if control.watch:
+        from runnerconf.control.watch import watch_files
+
+        async def changed(paths: list[str]) -> None:
+            await controller.reload(f"{', '.join(paths)} changed")
+
+        watcher = asyncio.ensure_future(watch_files(control.watch, changed))
+    try:
+        if control.path is not None and control.path != "-":
+            async with serve(controller, control.path):
+                yield
+        else:
+            yield
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        for task in tasks:
+            task.cancel()
 
 
 def _http_of(plan: Plan) -> str | None:

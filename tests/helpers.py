@@ -95,6 +95,15 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.002)
 
 
+def until(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Block until ``check()`` is true (for tests driving processes); AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a live (not zombie) process is in process group ``pgid``.
 

@@ -106,6 +106,30 @@ async def test_what_was_not_handled_before_a_stop_is_delivered_again(redis_serve
         await b.stop()
 
 
+async def test_what_a_worker_that_stopped_did_not_handle_waits_for_the_next_start(redis_server: RedisServer) -> None:
+    slow = Recorder("rb", delay=0.05)
+    a, b = await bus(redis_server, "a", max_batch=1), await bus(redis_server, "b", slow)
+    for i in range(10):
+        await a.send(BusDataMessage(source="x", target="rb", payload=i))
+    await eventually(lambda: len(slow.got) >= 2)
+    b.remove_subscriber("rb")  # the worker ends (a runner stopping): what was queued is not handled
+    for i in range(10, 15):  # and what comes for it now has nobody here
+        await a.send(BusDataMessage(source="x", target="rb", payload=i))
+    await eventually_async(lambda: _outbox(a), 0)
+    await asyncio.sleep(0.3)
+    await b.stop()
+    handled = list(slow.got)
+    again = Recorder("rb")
+    b = await bus(redis_server, "b", again)
+    try:
+        await eventually(lambda: len(handled) + len(again.got) >= 15, timeout=20)
+        assert sorted(set(handled) | set(again.got)) == list(range(15))
+        assert again.got == sorted(again.got) and again.got[-1] == 14
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_frame_read_twice_is_handed_out_once(redis_server: RedisServer) -> None:
     rb = Recorder("rb")
     b = await bus(redis_server, "b", rb)

@@ -23,6 +23,8 @@ DEFAULT_MAX_QUEUED = 10_000
 # ``await queue.get()`` on a non-empty queue).  Every this many messages it yields once, so a
 # long burst to one subscriber cannot starve the rest of the loop.
 _YIELD_EVERY = 256
+#: Departed subscriber names remembered (a worker that restarts is subscribed again).
+_MAX_DEPARTED = 10_000
 
 
 class BusError(Exception):
@@ -217,6 +219,8 @@ class WorkerBus(BaseObject, ABC):
         self._running = False
         #: Tracked deliveries (see :meth:`deliver_tracked`): message id -> its receipt.
         self._receipts: dict[int, tuple[Receipt, list[int]]] = {}
+        #: Names that were subscribed here and have gone, latest last (see remove_subscriber).
+        self._departed: dict[str, None] = {}
         #: Messages sent through this bus, and handled by its local subscribers (for metrics).
         self.sent = 0
         self.delivered = 0
@@ -244,6 +248,7 @@ class WorkerBus(BaseObject, ABC):
             raise ValueError("subscriber names cannot start with '@'; group names must")
         subscription = _Subscription(self, subscriber, self.max_queued)
         self._subscriptions[name] = subscription
+        self._departed.pop(name, None)
         for group in groups:
             self._groups.setdefault(group, {})[name] = subscription
 
@@ -259,6 +264,10 @@ class WorkerBus(BaseObject, ABC):
             for members in self._groups.values():
                 members.pop(name, None)
             self._close(subscription)
+            # Remembered (bounded) so that a durable transport keeps what comes for it later.
+            self._departed[name] = None
+            if len(self._departed) > _MAX_DEPARTED:
+                del self._departed[next(iter(self._departed))]
 
     def is_subscribed(self, name: str) -> bool:
         """Whether a local subscriber of that name exists."""
@@ -311,7 +320,8 @@ class WorkerBus(BaseObject, ABC):
 
     def deliver_tracked(self, message: BusMessage, receipt: Receipt) -> list[_Subscription] | None:
         """:meth:`deliver`, counted on ``receipt``: it settles once every subscriber the
-        message was queued for has handled it (or passed it by, or gone away), and the receipt
+        message was queued for has handled it (or passed it by; one that goes away with it still
+        queued keeps it from settling), and the receipt
         is closed. Messages dropped by :meth:`stop` never settle: a durable transport delivers
         them again."""
         full = self.deliver(message)
@@ -398,9 +408,10 @@ class WorkerBus(BaseObject, ABC):
 
     def _close(self, subscription: _Subscription) -> None:
         if self._receipts:
-            # Its queued messages will never be handled here: as far as delivery goes, done.
+            # Its queued messages were not handled: their frames are never settled (acknowledged),
+            # so that a durable transport delivers them again after a restart.
             for message in (*subscription.system, *subscription.data):
-                self._settle(message)
+                self._receipts.pop(message.id, None)
         subscription.closed = True
         subscription.system.clear()
         subscription.data.clear()

@@ -28,8 +28,8 @@ def main() -> None:
     """
 
 
-from runnerconf.cli import down, kinds, show, up, validate  # noqa: E402  (each registers its commands)
+from runnerconf.cli import down, gitops, kinds, show, up, validate  # noqa: E402  (each registers its commands)
 
-for _module in (up, validate, show, kinds, down):
+for _module in (up, validate, show, kinds, down, gitops):
     for _command in _module.COMMANDS:
         main.add_command(_command)

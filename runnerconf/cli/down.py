@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runnerconf.cli.options import EXIT_INVALID, EXIT_STARTUP, TOPOLOGY_FILE, load, topology_inputs
+from runnerconf.cli.options import EXIT_INVALID, EXIT_STARTUP, load, topology_argument, topology_files, topology_inputs
 
 if TYPE_CHECKING:
     from runnerconf.config.overrides import Override
@@ -20,20 +20,21 @@ Exit codes:
   2  usage error (e.g. the topology's bus is in-process: stop it with a signal)
   3  the bus cannot be reached
 """)
-@click.argument("topology", type=TOPOLOGY_FILE)
+@topology_argument
 @click.option("--cancel", is_flag=True, help="Cancel at once instead of ending gracefully.")
 @click.option("--runner", "runners", multiple=True, metavar="NAME", help="Only this runner (repeatable).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the runners to stop.")
 @click.option("--reason", help="Reason passed to the runners' end/cancel.")
 @topology_inputs
 def down(
-    topology: str,
+    topology: str | None,
     cancel: bool,
     runners: tuple[str, ...],
     timeout: float,
     reason: str | None,
     sets: list[Override],
     env_files: tuple[str, ...],
+    files: tuple[str, ...],
 ) -> None:
     """End every runner of TOPOLOGY on its network bus, and wait until they have stopped.
 
@@ -52,7 +53,7 @@ def down(
     from runnerconf.workers.remote import stop_runners
 
     configure_logging("warning")
-    model = load(topology, sets, env_files)
+    model = load(topology_files(topology, files), sets, env_files)
     for name in runners:
         check_runner_name(model, name)
     if model.bus.type != "redis":

@@ -34,6 +34,40 @@ Exit codes:
 
 #: A topology argument: an existing file, or ``-`` for standard input.
 TOPOLOGY_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
+#: Read when no topology is named, as Compose reads compose.yaml.
+DEFAULT_FILES = ("runnerconf.yaml", "runnerconf.yml")
+#: Read beside the topology when no --env-file is given (the process environment wins).
+DEFAULT_ENV_FILE = ".env"
+
+#: ``[TOPOLOGY]``: optional, since ``-f`` or a ``runnerconf.yaml`` here may name it instead.
+topology_argument = click.argument("topology", required=False, metavar="[TOPOLOGY]")
+
+
+def topology_files(topology: str | None, files: tuple[str, ...]) -> list[str]:
+    """The files that make the topology: ``-f`` ones in order (later override earlier), else
+    TOPOLOGY, else ``runnerconf.yaml`` in the current directory.
+
+    Raises:
+        click.UsageError: both or none given, or TOPOLOGY does not exist (exit 2).
+    """
+    if files:
+        if topology is not None:
+            raise click.UsageError(f"give the topology as TOPOLOGY or with -f/--file, not both (got {topology!r} and -f)")
+        return list(files)
+    if topology is not None:
+        return [TOPOLOGY_FILE.convert(topology, None, None)]
+    for name in DEFAULT_FILES:
+        if os.path.isfile(name):
+            return [name]
+    raise click.UsageError("no topology given: name one (TOPOLOGY or -f FILE), or put a runnerconf.yaml in the current directory")
+
+
+def env_files_for(files: list[str], env_files: tuple[str, ...]) -> tuple[str, ...]:
+    """``--env-file`` files, or else the ``.env`` beside the (first) topology file if there is one."""
+    if env_files or not files or files[0] == "-":
+        return env_files
+    beside = os.path.join(os.path.dirname(files[0]) or ".", DEFAULT_ENV_FILE)
+    return (beside,) if os.path.isfile(beside) else ()
 
 
 def _parse_sets(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Override]:
@@ -46,13 +80,24 @@ def _parse_sets(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 
 
 def topology_inputs(fn: F) -> F:
-    """``--set`` and ``--env-file``, shared by every command that reads a topology."""
+    """``-f``, ``--set`` and ``--env-file``, shared by every command that reads a topology."""
+    fn = click.option(
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        type=TOPOLOGY_FILE,
+        metavar="FILE",
+        help="Topology file (repeatable: later files override earlier ones, worker lists merge by name, "
+        "`!reset` removes). Default: TOPOLOGY, else runnerconf.yaml here.",
+    )(fn)
     fn = click.option(
         "--env-file",
         "env_files",
         multiple=True,
         type=click.Path(exists=True, dir_okay=False),
-        help="KEY=VALUE file for ${VAR} interpolation (repeatable; the environment wins).",
+        help="KEY=VALUE file for ${VAR} interpolation (repeatable; the environment wins). "
+        "Default: the .env beside the topology, if there is one.",
     )(fn)
     fn = click.option(
         "--set",
@@ -103,16 +148,18 @@ def fail(problems: list[Problem], code: int) -> NoReturn:
     sys.exit(code)
 
 
-def load(path: str, sets: list[Override], env_files: tuple[str, ...], *, interpolation: bool = True) -> Topology:
-    """The topology, or exit 1 with its problems."""
+def load(
+    files: list[str], sets: list[Override], env_files: tuple[str, ...], *, interpolation: bool = True
+) -> Topology:
+    """The topology made of ``files`` (see :func:`topology_files`), or exit 1 with its problems."""
     from runnerconf.config.errors import TopologyError
     from runnerconf.config.loader import load_topology
 
-    env = environ(env_files)
+    env = environ(env_files_for(files, env_files))
     with warnings.catch_warnings():
         # Deprecations are reported by the commands themselves, with their place in the file.
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            return load_topology(path, environ=env, overrides=sets, interpolation=interpolation)
+            return load_topology(files[0], environ=env, overrides=sets, interpolation=interpolation, overlays=files[1:])
         except TopologyError as exc:
             fail(exc.problems, EXIT_INVALID)

@@ -9,11 +9,13 @@ import click
 from runnerconf.cli.options import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
-    TOPOLOGY_FILE,
+    env_files_for,
     environ,
     fail,
     load,
     no_interpolate_option,
+    topology_argument,
+    topology_files,
     topology_inputs,
 )
 
@@ -45,13 +47,19 @@ def schema(output: str | None) -> None:
 
 
 @click.command("config", epilog=EXIT_CODES_HELP)
-@click.argument("topology", type=TOPOLOGY_FILE)
+@topology_argument
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--variables", is_flag=True, help="List the environment variables the file uses instead.")
 @no_interpolate_option
 @topology_inputs
 def config_cmd(
-    topology: str, fmt: str, variables: bool, interpolation: bool, sets: list[Override], env_files: tuple[str, ...]
+    topology: str | None,
+    fmt: str,
+    variables: bool,
+    interpolation: bool,
+    sets: list[Override],
+    env_files: tuple[str, ...],
+    files: tuple[str, ...],
 ) -> None:
     """Print TOPOLOGY normalised: defaults filled in, variables and overrides applied.
 
@@ -65,23 +73,26 @@ def config_cmd(
     from runnerconf.config.loader import read_topology_data
     from runnerconf.config.render import normalised, variables_table
 
+    paths = topology_files(topology, files)
     if variables:
-        env = environ(env_files)
+        env = environ(env_files_for(paths, env_files))
         try:
-            _, _, uses, _ = read_topology_data(topology, environ=env, overrides=sets, interpolation=interpolation)
+            _, _, uses, _ = read_topology_data(paths[0], environ=env, overrides=sets, interpolation=interpolation, overlays=paths[1:])
         except TopologyError as exc:
             fail(exc.problems, EXIT_INVALID)
         click.echo(variables_table(uses, env, "json" if fmt == "json" else "text"), nl=False)
         return
-    click.echo(normalised(load(topology, sets, env_files, interpolation=interpolation), fmt), nl=False)  # type: ignore[arg-type]
+    click.echo(normalised(load(paths, sets, env_files, interpolation=interpolation), fmt), nl=False)  # type: ignore[arg-type]
 
 
 @click.command(epilog=EXIT_CODES_HELP)
-@click.argument("topology", type=TOPOLOGY_FILE)
+@topology_argument
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @no_interpolate_option
 @topology_inputs
-def graph(topology: str, fmt: str, interpolation: bool, sets: list[Override], env_files: tuple[str, ...]) -> None:
+def graph(
+    topology: str | None, fmt: str, interpolation: bool, sets: list[Override], env_files: tuple[str, ...], files: tuple[str, ...]
+) -> None:
     """Draw TOPOLOGY's workers, parent -> child edges and send_to edges.
 
     \b
@@ -91,7 +102,8 @@ def graph(topology: str, fmt: str, interpolation: bool, sets: list[Override], en
     """
     from runnerconf.config.render import render_graph
 
-    click.echo(render_graph(load(topology, sets, env_files, interpolation=interpolation), fmt), nl=False)  # type: ignore[arg-type]
+    model = load(topology_files(topology, files), sets, env_files, interpolation=interpolation)
+    click.echo(render_graph(model, fmt), nl=False)  # type: ignore[arg-type]
 
 
 COMMANDS = [schema, config_cmd, graph]

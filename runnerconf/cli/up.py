@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_STARTUP, TOPOLOGY_FILE, fail, load, report, topology_inputs
+from runnerconf.cli.options import (
+    EXIT_CODES_HELP,
+    EXIT_STARTUP,
+    env_files_for,
+    fail,
+    load,
+    report,
+    topology_argument,
+    topology_files,
+    topology_inputs,
+)
 
 if TYPE_CHECKING:
     from runnerconf.config.models import Topology
@@ -19,7 +29,7 @@ logger = logging.getLogger("runnerconf.up")
 
 
 @click.command(epilog=EXIT_CODES_HELP)
-@click.argument("topology", type=TOPOLOGY_FILE)
+@topology_argument
 @click.argument("workers", nargs=-1, metavar="[WORKER]...")
 @click.option(
     "--runner",
@@ -36,6 +46,11 @@ logger = logging.getLogger("runnerconf.up")
 )
 @click.option("--http", metavar="HOST:PORT", help="Serve /healthz, /readyz and /metrics there (overrides runner.http).")
 @click.option(
+    "--watch",
+    is_flag=True,
+    help="Reload when a topology, overlay or env file changes (as SIGHUP does): only what changed restarts.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default="info",
@@ -43,7 +58,7 @@ logger = logging.getLogger("runnerconf.up")
 )
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: one object per line.")
 def up(
-    topology: str,
+    topology: str | None,
     workers: tuple[str, ...],
     runner_name: str | None,
     sets: list[Override],
@@ -53,12 +68,15 @@ def up(
     http: str | None,
     log_level: str,
     log_format: str,
+    watch: bool,
+    files: tuple[str, ...],
 ) -> None:
     """Load, validate, build and run TOPOLOGY until the runner ends.
 
     The runner ends by itself (auto_end), on an end/cancel (`runnerconf down`), or on a signal:
     the first SIGINT / SIGTERM stops gracefully within stop_timeout, a second one cancels at
-    once. Each worker's start and stop is logged, then a one-line summary; a non-zero exit says
+    once. SIGHUP (and, with --watch, a change of the files) reloads: the new topology is
+    validated, then only what changed restarts (`runnerconf diff` shows what would). Each worker's start and stop is logged, then a one-line summary; a non-zero exit says
     why in one line. With WORKER names, only those start, with what they need (their
     depends_on, parents and children). With `runners:`, --runner starts one runner (one per
     machine); without it, every runner runs in this process.
@@ -71,12 +89,13 @@ def up(
       runnerconf up bot.yaml bot --exit-code-from bot    # CI: one worker, its exit code
       runnerconf up bot.yaml --http 0.0.0.0:9100          # probes for Kubernetes
       runnerconf up configs/distributed.yaml --runner edge-1
+      runnerconf up -f bot.yaml -f prod.yaml --watch
     """
     from runnerconf.config.build import resolve
     from runnerconf.config.errors import TopologyError
     from runnerconf.config.render import render_plan
     from runnerconf.config.selection import SelectionError
-    from runnerconf.host import run_up
+    from runnerconf.host import Control, run_up
     from runnerconf.http.server import parse_address
     from runnerconf.log_format import configure_logging
 
@@ -86,7 +105,11 @@ def up(
             parse_address(http)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--http") from exc
-    model = load(topology, sets, env_files)
+    if files and topology is not None:
+        workers = (topology, *workers)  # with -f, every argument names a worker
+        topology = None
+    paths = topology_files(topology, files)
+    model = load(paths, sets, env_files)
     if model.uses_kind("pipecat_pipeline"):
         from runnerconf.pipecat.logs import route_pipecat_logs
 
@@ -109,13 +132,36 @@ def up(
     if dry_run:
         click.echo(render_plan(plan), nl=False)
         return
-    outcome = run_up(model, plan, runner=runner_name, exit_code_from=exit_code_from, http=http)
+    chosen_env = env_files_for(paths, env_files)
+    control = Control(
+        path=paths[0],
+        reread=None if "-" in paths else (lambda: reread(paths, sets, chosen_env, runner_name)),
+        watch=[p for p in (*paths, *chosen_env) if p != "-"] if watch else None,
+    )
+    if watch and "-" in paths:
+        raise click.BadParameter("cannot watch standard input", param_hint="--watch")
+    outcome = run_up(model, plan, runner=runner_name, exit_code_from=exit_code_from, http=http, control=control)
     report(outcome.problems)
     if outcome.code:
         logger.error("exiting with code %d: %s", outcome.code, outcome.reason, extra={"event": "up_exit", "code": outcome.code, "reason": outcome.reason})
     else:
         logger.info("exiting with code 0: %s", outcome.reason, extra={"event": "up_exit", "code": 0, "reason": outcome.reason})
     sys.exit(outcome.code)
+
+
+def reread(paths: list[str], sets: list[Override], env_files: tuple[str, ...], runner_name: str | None) -> Topology:
+    """The topology as the files say now (for a reload); raises TopologyError."""
+    import warnings
+
+    from runnerconf.cli.options import environ
+    from runnerconf.config.loader import load_topology
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = load_topology(paths[0], environ=environ(env_files), overrides=sets, overlays=paths[1:])
+    if runner_name is not None and model.runners is None and model.runner.name is None:
+        model.runner.name = runner_name
+    return model
 
 
 def check_runner_name(model: Topology, name: str) -> None:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_INVALID, environ, no_interpolate_option, topology_inputs
-from runnerconf.config.discovery import DEFAULT_PATTERN, DiscoveryError, find_topologies
+from runnerconf.cli.options import EXIT_CODES_HELP, EXIT_INVALID, env_files_for, environ, no_interpolate_option, topology_files, topology_inputs
+from runnerconf.config.discovery import DEFAULT_PATTERN, DiscoveryError, Found, find_topologies
 
 if TYPE_CHECKING:
     from runnerconf.config.errors import Problem
@@ -21,7 +21,7 @@ FORMATS = ["text", "json", "github", "sarif"]
 
 
 @click.command(epilog=EXIT_CODES_HELP)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True), metavar="PATH...")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True), metavar="[PATH]...")
 @click.option("--imports", is_flag=True, help="Also import every class, factory and processor and check params.")
 @click.option(
     "--format",
@@ -58,11 +58,13 @@ def validate(
     only_topologies: bool,
     sets: list[Override],
     env_files: tuple[str, ...],
+    files: tuple[str, ...],
 ) -> None:
     """Check the topology files at PATH... and report every problem, without importing user code.
 
     A PATH is a file, `-` for standard input, or a directory searched recursively for topology
-    files (hidden directories are skipped).
+    files (hidden directories are skipped). With -f FILE..., those files are checked as one
+    topology (later ones overlaid); with neither, runnerconf.yaml here.
 
     \b
     Examples:
@@ -70,15 +72,30 @@ def validate(
       runnerconf validate --no-interpolate --strict deploy/
       runnerconf validate --imports --strict bot.yaml
       runnerconf validate --format sarif deploy/ > runnerconf.sarif
+      runnerconf validate -f bot.yaml -f prod.yaml
     """
-    try:
-        found = find_topologies(paths, pattern, only_topologies=only_topologies)
-    except DiscoveryError as exc:
-        raise click.BadParameter(str(exc), param_hint="PATH") from exc
-    env = environ(env_files)
+    if files or not paths:
+        if files and paths:
+            raise click.UsageError("give files to check as PATH... or one topology with -f, not both")
+        merged = topology_files(None, files)
+        found = Found([merged[0]], 0)
+        overlays = merged[1:]
+    else:
+        try:
+            found = find_topologies(paths, pattern, only_topologies=only_topologies)
+        except DiscoveryError as exc:
+            raise click.BadParameter(str(exc), param_hint="PATH") from exc
+        overlays = []
+    envs: dict[str, dict[str, str]] = {}
     problems: list[Problem] = []
     for path in found.files:
-        problems.extend(check_file(path, environ=env, overrides=sets, imports=imports, interpolation=interpolation))
+        chosen = env_files_for([path], env_files)  # the .env beside each file, unless --env-file
+        env = envs.get(",".join(chosen))
+        if env is None:
+            env = envs[",".join(chosen)] = environ(chosen)
+        problems.extend(
+            check_file(path, environ=env, overrides=sets, imports=imports, interpolation=interpolation, overlays=overlays)
+        )
     errors = sum(p.severity == "error" for p in problems)
     warned = len(problems) - errors
     failed = bool(errors or (strict and warned))
@@ -108,7 +125,13 @@ def validate(
 
 
 def check_file(
-    path: str, *, environ: Mapping[str, str], overrides: list[Override], imports: bool, interpolation: bool = True
+    path: str,
+    *,
+    environ: Mapping[str, str],
+    overrides: list[Override],
+    imports: bool,
+    interpolation: bool = True,
+    overlays: list[str] | None = None,
 ) -> list[Problem]:
     """Every problem of one file (warnings included); ``imports`` also resolves import paths."""
     from runnerconf.config.build import resolve
@@ -118,7 +141,7 @@ def check_file(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            topology = load_topology(path, environ=environ, overrides=overrides, interpolation=interpolation)
+            topology = load_topology(path, environ=environ, overrides=overrides, interpolation=interpolation, overlays=overlays or ())
         except TopologyError as exc:
             return exc.problems
     problems = topology.warnings

@@ -14,7 +14,7 @@ import importlib
 import inspect
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
@@ -507,7 +507,6 @@ def _group_of(runners: list[RunnerPlan], topology: Topology) -> str | None:
 
 
 async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> WorkerRunner:
-    source: SourceMap = topology.source or SourceMap("<memory>")
     rc = plan.config
     runner = WorkerRunner(
         name=rc.name,
@@ -521,9 +520,27 @@ async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> Worker
         on_failure=rc.on_failure,
         check_dangling_tasks=rc.check_dangling_tasks,
     )
+    workers = await build_workers(topology, plan)
+    for rw in plan.workers:
+        if rw.config.parent is not None:
+            await workers[rw.config.parent].add_workers(workers[rw.config.name])
+    await runner.add_workers(*(w for w in workers.values() if w.parent is None))
+    return runner
+
+
+async def build_workers(topology: Topology, plan: RunnerPlan, names: Collection[str] | None = None) -> dict[str, BaseWorker]:
+    """Build the workers of ``plan`` (only those in ``names``, for a reload), in order, by name;
+    nothing is attached to a runner or to a parent yet.
+
+    Raises:
+        TopologyError: every worker that could not be built, with its line.
+    """
+    source: SourceMap = topology.source or SourceMap("<memory>")
     workers: dict[str, BaseWorker] = {}
     problems = []
     for rw in plan.workers:
+        if names is not None and rw.config.name not in names:
+            continue
         try:
             workers[rw.config.name] = await _instantiate(rw)
         except asyncio.CancelledError:
@@ -533,11 +550,7 @@ async def _build(topology: Topology, plan: RunnerPlan, bus: WorkerBus) -> Worker
             problems.append(source.problem((*rw.path, where), "build-failed", f"worker {rw.config.name!r}: {_message(exc)}"))
     if problems:
         raise TopologyError(problems)
-    for rw in plan.workers:
-        if rw.config.parent is not None:
-            await workers[rw.config.parent].add_workers(workers[rw.config.name])
-    await runner.add_workers(*(w for w in workers.values() if w.parent is None))
-    return runner
+    return workers
 
 
 async def _instantiate(rw: ResolvedWorker) -> BaseWorker:

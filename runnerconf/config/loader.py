@@ -21,11 +21,12 @@ from runnerconf.config.interpolate import InterpolationError, Substituted, Varia
 from runnerconf.config.kinds import WorkerKind, kinds_for
 from runnerconf.config.messages import LEGACY_RUNNER_KEY, translate_validation_error
 from runnerconf.config.models import Topology, topology_model
+from runnerconf.config.overlays import finish_document, merge_documents
 from runnerconf.config.overrides import Override, apply_overrides
 from runnerconf.config.references import check_references
 from runnerconf.config.source import Path, SourceMap, read_yaml
 
-__all__ = ["LEGACY_RUNNER_KEY", "load_topology", "read_topology_data"]
+__all__ = ["LEGACY_RUNNER_KEY", "load_topology", "read_topology_data", "topology_from_document"]
 
 
 
@@ -36,6 +37,7 @@ def load_topology(
     overrides: Sequence[Override | str] = (),
     filename: str | None = None,
     interpolation: bool = True,
+    overlays: Sequence[str | os.PathLike[str]] = (),
 ) -> Topology:
     """Load and validate a topology.
 
@@ -46,6 +48,7 @@ def load_topology(
         filename: Name to report for YAML text.
         interpolation: False leaves every ``${VAR}`` as a placeholder of the expected type, so
             that the structure is checked without any variable set (``--no-interpolate``).
+        overlays: Files merged over ``source``, in order (see :mod:`runnerconf.config.overlays`).
 
     Returns:
         The validated model; ``.warnings`` holds deprecations, ``.source`` the positions.
@@ -54,8 +57,23 @@ def load_topology(
         TopologyError: with every problem found.
     """
     data, source_map, uses, problems = read_topology_data(
-        source, environ=environ, overrides=overrides, filename=filename, interpolation=interpolation
+        source, environ=environ, overrides=overrides, filename=filename, interpolation=interpolation, overlays=overlays
     )
+    return _validated(data, source_map, uses, problems)
+
+
+def topology_from_document(data: dict[str, Any], *, file: str) -> Topology:
+    """A topology from plain data that was a normalised topology (a revision that ``apply``
+    sent): validated as a file is, without YAML or variables. ``file`` is the topology file
+    whose directory holds the user's modules (for imports), and is named in messages.
+
+    Raises:
+        TopologyError: with every problem found.
+    """
+    return _validated(data, SourceMap(file), [], [])
+
+
+def _validated(data: dict[str, Any], source_map: SourceMap, uses: list[VariableUse], problems: list[Problem]) -> Topology:
     kinds = kinds_for(_worker_types(data))
     problems.extend(_unloadable_kinds(data, kinds, source_map))
     topology: Topology | None = None
@@ -84,6 +102,7 @@ def read_topology_data(
     overrides: Sequence[Override | str] = (),
     filename: str | None = None,
     interpolation: bool = True,
+    overlays: Sequence[str | os.PathLike[str]] = (),
 ) -> tuple[dict[str, Any], SourceMap, list[VariableUse], list[Problem]]:
     """Read, interpolate (or, without ``interpolation``, mark placeholders), rename the legacy key
     and apply overrides; no model validation.
@@ -93,6 +112,12 @@ def read_topology_data(
     """
     text, file = _read_text(source, filename)
     data, source_map = read_yaml(text, file)
+    if overlays:
+        documents = [(data, source_map)]
+        for overlay in overlays:
+            documents.append(_read_document(overlay))
+        data, source_map = merge_documents(documents)
+    data = finish_document(data, source_map)
     problems: list[Problem] = []
     uses: list[VariableUse] = []
     env = os.environ if environ is None else environ
@@ -100,6 +125,11 @@ def read_topology_data(
     _rename_legacy_key(data, source_map, problems)
     problems.extend(apply_overrides(data, overrides, source_map))
     return data, source_map, uses, problems
+
+
+def _read_document(path: str | os.PathLike[str]) -> tuple[dict[str, Any], SourceMap]:
+    text, name = read_topology_file(path)
+    return read_yaml(text, name)
 
 
 def _read_text(source: str | os.PathLike[str], filename: str | None) -> tuple[str, str]:

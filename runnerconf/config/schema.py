@@ -45,7 +45,7 @@ def topology_schema(*, installed: bool = True) -> dict[str, Any]:
         holder["items"] = worker
     schema["properties"]["bus"] = {**_bus_schema(defs), "description": schema["properties"]["bus"].get("description", "")}
     schema = _shape(schema, defs)
-    schema = _drop_titles(schema)
+    schema = _allow_extensions(_drop_titles(schema))
     runner_ref = schema["properties"]["runner"]
     schema["properties"]["PipelineRunner"] = {
         **{k: v for k, v in runner_ref.items() if k != "description"},
@@ -220,6 +220,18 @@ def _by_type(cores: list[dict[str, Any]], defs: dict[str, Any], union: str = "an
     for typ, core in reversed(ordered):
         chain = {"if": {"type": typ}, "then": core, "else": chain}
     return chain
+
+
+def _allow_extensions(node: Any) -> Any:
+    """``x-*`` keys wherever the models forbid unknown keys (the loader drops them: YAML anchors)."""
+    if isinstance(node, list):
+        return [_allow_extensions(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _allow_extensions(v) for k, v in node.items()}
+    if out.get("additionalProperties") is False:
+        out["patternProperties"] = {"^x-": {}}
+    return out
 
 
 def _drop_titles(node: Any, top: bool = True) -> Any:

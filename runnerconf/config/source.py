@@ -21,7 +21,7 @@ from yaml.resolver import BaseResolver
 
 from runnerconf.config.errors import Location, Problem, TopologyError, format_path
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Path", "SourceMap", "parse_scalar", "read_value", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "RESET_TAG", "Path", "Reset", "SourceMap", "parse_scalar", "read_value", "read_yaml"]
 
 #: Values a document may expand to, aliases included (a topology of 10,000 workers has ~100,000).
 MAX_NODES = 500_000
@@ -39,6 +39,16 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+#: Compose's tag for "remove this from what the earlier files said" (see runnerconf.config.overlays).
+RESET_TAG = "!reset"
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """A value tagged ``!reset``: the key (or, in a list merged by name, the item) is removed.
+    ``value`` is what was written after the tag (a mapping names the list item)."""
+
+    value: Any = None
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
 _CORE = {
@@ -200,6 +210,11 @@ class _Reader:
         if id(node) in active:
             self.fail(node, path, "recursive-alias", "an alias refers to a value that contains it")
         self.source.values[path] = self.loc(node)
+        if node.tag == RESET_TAG:
+            if isinstance(node, ScalarNode):
+                return Reset()  # `key: !reset null` or `key: !reset`: whatever is written, gone
+            node.tag = _SEQ_TAG if isinstance(node, SequenceNode) else _MAP_TAG
+            return Reset(self.convert(node, path, active))
         if isinstance(node, ScalarNode):
             if node.tag not in _SCALAR_TAGS:
                 self.fail(node, path, "bad-tag", f"unsupported YAML tag {node.tag!r}: only plain data is read")

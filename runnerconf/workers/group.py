@@ -8,7 +8,9 @@ they would over a network bus between processes, registries included.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from runnerconf.workers.runner import WorkerResult, WorkerRunner
 from runnerconf.workers.signals import SignalHandlers
@@ -40,12 +42,18 @@ class RunnerGroup:
         )
         for r in runners:  # one owner for signals: the group
             r.handle_sigint = r.handle_sigterm = False
+            r.on_sighup = None
+        #: Called on SIGHUP (None: SIGHUP is left alone), as WorkerRunner.on_sighup.
+        self.on_sighup: Callable[[], Any] | None = None
 
     async def run(self, auto_end: bool | Mapping[str, bool] = True) -> None:
         """Start the bus, run every runner, stop the bus. ``auto_end`` may be given per runner name."""
         loop = asyncio.get_running_loop()
         owns_bus = not self.bus.running
         await self.bus.start()
+        self._signals.reload = self.on_sighup
+        if self.on_sighup is not None and signal.SIGHUP not in self._signals.wanted:
+            self._signals.wanted.append(signal.SIGHUP)
         self._signals.install(loop)
         try:
             await asyncio.gather(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from runnerconf.bus.bus import WorkerBus
 from runnerconf.bus.messages import BusCancelMessage, BusEndMessage, BusMessage, BusWorkerRegistryMessage
+from runnerconf.utils.asyncio.waiting import wait_until
 from runnerconf.workers.exchange import RUNNERS
 
 __all__ = ["DownResult", "stop_runners"]
@@ -84,10 +85,9 @@ async def stop_runners(
     listener = _Listener(me)
     await bus.subscribe(listener, groups=(RUNNERS,))  # runners announce their leaving to the group
     await bus.start()
-    loop = asyncio.get_running_loop()
     try:
         await bus.send(BusWorkerRegistryMessage(source=me, target=RUNNERS, runner=me, hello=True, full=True))
-        await _until(loop, discover, listener, lambda: bool(wanted) and wanted <= set(listener.answered))
+        await wait_until(listener.changed, lambda: bool(wanted) and wanted <= set(listener.answered), discover)
         targets = [r for r in listener.answered if not runners or r in runners]
         kind = BusCancelMessage if cancel else BusEndMessage
         for name in targets:
@@ -96,7 +96,7 @@ async def stop_runners(
         # A pipecat runner (it answered with a registry, not a roster) takes the end, but never
         # says it has stopped: it is not waited for.
         confirming = {r for r in targets if r in listener.ours}
-        await _until(loop, timeout, listener, lambda: confirming <= listener.left)
+        await wait_until(listener.changed, lambda: confirming <= listener.left, timeout)
         return DownResult(
             found=targets,
             stopped=[r for r in targets if r in listener.left],
@@ -106,16 +106,3 @@ async def stop_runners(
         await bus.send(BusWorkerRegistryMessage(source=me, target=RUNNERS, runner=me, full=True, left=True))
         await bus.unsubscribe(listener)
         await bus.stop()
-
-
-async def _until(loop: asyncio.AbstractEventLoop, timeout: float, listener: _Listener, done) -> None:  # type: ignore[no-untyped-def]
-    deadline = loop.time() + timeout
-    while not done():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return
-        listener.changed.clear()
-        try:
-            await asyncio.wait_for(listener.changed.wait(), remaining)
-        except TimeoutError:
-            return

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import uuid
 import warnings
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from runnerconf.bus.bus import WorkerBus
@@ -126,6 +128,8 @@ class WorkerRunner(BaseObject, BusSubscriber):
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._escalated: asyncio.Event | None = None
+        #: Called on SIGHUP when this runner owns the signals (None: SIGHUP is left alone).
+        self.on_sighup: Callable[[], Any] | None = None
         self._signals = self._signal_handlers()
         self._exchange: RegistryExchange | None = None
         self._never_ready_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -137,6 +141,7 @@ class WorkerRunner(BaseObject, BusSubscriber):
         self._ever_ready = RecentNames()
         self._finished_ready = RecentNames()
         self._outcomes = Outcomes()
+        self._holds = 0
         #: True when the runner ended by cancelling (cancel(), second signal, or run() cancelled).
         self.cancelled = False
         #: Why the runner stopped (the end or cancel reason), once it has.
@@ -173,6 +178,7 @@ class WorkerRunner(BaseObject, BusSubscriber):
             end=self.end,
             cancel=self.cancel,
             grace=self.stop_timeout,
+            reload=self.on_sighup,
         )
 
     @property
@@ -296,6 +302,36 @@ class WorkerRunner(BaseObject, BusSubscriber):
     def summary(self) -> dict[str, int]:
         """Counts of worker outcomes during this run: finished, failed, cancelled, abandoned."""
         return dict(self._outcomes.counts)
+
+    # -- changing the workers of a running runner ---------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Keep ``auto_end`` from ending the runner while workers are swapped (a reload): a
+        runner whose last root worker is restarted does not end in between."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            self._signal_wake()
+
+    async def stop_worker(self, name: str, reason: str | None = None, timeout: float | None = None) -> str | None:
+        """End one root worker gracefully, cancel it after ``timeout`` seconds (default: the
+        runner's ``stop_timeout``), and wait until it is gone (``cancel_timeout`` more at most).
+
+        Returns its outcome (``finished``, ``cancelled``...), or None if no such worker runs.
+        """
+        worker = self._workers.get(name)
+        if worker is None:
+            return None
+        grace = self.stop_timeout if timeout is None else timeout
+        await self._bus.send(BusEndWorkerMessage(source=self.name, target=name, reason=reason))
+        if not await _finished_within(worker, grace):
+            await self._bus.send(BusCancelWorkerMessage(source=self.name, target=name, reason=reason))
+            await _finished_within(worker, self.cancel_timeout)
+        result = self._outcomes.results.get(name)
+        return result.outcome if result is not None else worker._rc.state.value
 
     # -- events --------------------------------------------------------------------------------
 
@@ -605,7 +641,7 @@ class WorkerRunner(BaseObject, BusSubscriber):
                 self._phase = "stopping"
                 msg = BusEndWorkerMessage if kind == "end" else BusCancelWorkerMessage
                 await self._send_to_roots(msg, reason)
-            while self._request is None and not (auto_end and self._live_roots == 0):
+            while self._request is None and not (auto_end and self._live_roots == 0 and not self._holds):
                 self._wake.clear()
                 await self._wake.wait()
         except asyncio.CancelledError:
@@ -674,3 +710,11 @@ class WorkerRunner(BaseObject, BusSubscriber):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self._phase} workers={len(self._workers)}>"
 
+
+async def _finished_within(worker: BaseWorker, timeout: float) -> bool:
+    """Whether ``worker`` finishes within ``timeout`` seconds (it is not cancelled if not)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(worker.wait()), timeout)
+    except TimeoutError:
+        return False
+    return True

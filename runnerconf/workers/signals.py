@@ -1,7 +1,8 @@
 """Signal handling for whoever owns the process's lifetime (a runner, or a group of runners).
 
-First signal: a graceful end (or a cancel, when so configured); any later one: a cancel. The
-previous handlers are put back by :meth:`SignalHandlers.restore`.
+First signal: a graceful end (or a cancel, when so configured); any later one: a cancel. With a
+``reload`` callback, SIGHUP calls it (each time) instead of ending the process. The previous
+handlers are put back by :meth:`SignalHandlers.restore`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class SignalHandlers:
         first: What the first signal does: ``"end"`` or ``"cancel"``.
         end, cancel: Coroutine functions taking a reason.
         grace: Shown in the log line of a graceful end (seconds).
+        reload: Called on SIGHUP (None: SIGHUP is not handled).
     """
 
     def __init__(
@@ -39,9 +41,13 @@ class SignalHandlers:
         end: Callable[[str], Awaitable[Any]],
         cancel: Callable[[str], Awaitable[Any]],
         grace: float,
+        reload: Callable[[], Any] | None = None,
     ) -> None:
         self.owner = owner
         self.wanted = [s for s, on in ((signal.SIGINT, sigint), (signal.SIGTERM, sigterm)) if on]
+        self.reload = reload
+        if reload is not None:
+            self.wanted.append(signal.SIGHUP)
         self.first = first
         self._end, self._cancel = end, cancel
         self.grace = grace
@@ -82,6 +88,10 @@ class SignalHandlers:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
     def _received(self, sig: int) -> None:
+        if sig == signal.SIGHUP and self.reload is not None:
+            logger.info("%s: SIGHUP received, reloading", self.owner)
+            self.reload()
+            return
         self.received.append(sig)
         name = signal.Signals(sig).name
         if len(self.received) == 1 and self.first == "end":

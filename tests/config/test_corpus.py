@@ -140,8 +140,10 @@ BEST_MATCHES = {
     "bad-http-address.yaml": ("$.runner.http", "'nohost' does not match"),
     "unknown-type.yaml": ("$.workers[0].type", "'pipelin' is not one of ['command', 'pipecat_pipeline', 'pipeline']"),
     "pipeline-no-processors.yaml": ("$.workers[0]", "'processors' is a required property"),
-    "backoff-typo.yaml": ("$.workers[0].backoff", "('inital' was unexpected)"),
-    "redis-typo.yaml": ("$.bus", "('chanel' was unexpected)"),
+    # Unknown keys: x-* keys are allowed everywhere (for anchors), so the tools say the key is
+    # not one of the properties and does not match ^x-.
+    "backoff-typo.yaml": ("$.workers[0].backoff", "'inital' does not match any of the regexes: '^x-'"),
+    "redis-typo.yaml": ("$.bus", "'chanel' does not match any of the regexes: '^x-'"),
     "zero-interval.yaml": ("$.workers[0].healthcheck.interval", "'0s' does not match"),
     "command-empty.yaml": ("$.workers[0].command", "[] should be non-empty"),
     "env-null.yaml": ("$.workers[0].env.A", "None is not of type"),

@@ -152,6 +152,7 @@ class RedisBus(WorkerBus):
             StreamLink(channel, group, max_len=max_len, retention=retention) if delivery == "stream" else None
         )
         self._seq = 0
+        self._held = False
         #: A stream batch being added, kept with its tags until Redis has confirmed it.
         self._unsent: list[tuple[bytes, bytes]] | None = None
         self._seen_tags: set[bytes] = set()
@@ -422,19 +423,28 @@ class RedisBus(WorkerBus):
                     self._ack(entry_id)  # trimmed while pending, or handed out already
                     continue
                 receipt = Receipt(lambda entry_id=entry_id: self._ack(entry_id))
+                self._held = False
                 try:
                     full = self._on_frame(frame, receipt, received_at=entry_time(entry_id))
                 except Exception as exc:  # a bug guard: an entry must never cost the connection
                     self.bad_frames += 1
                     self._complain(None, f"a frame that failed to decode ({type(exc).__name__}: {exc})")
                     full = None
+                if self._held:
+                    # A message for a worker of this runner that has gone: not acknowledged, so
+                    # the next start of this runner reads it again.
+                    receipt.on_settled = None
                 receipt.close()
                 if full:
                     await self.wait_for_room(full)  # a local subscriber is behind: wait for it
 
     def _wants(self, target: Any) -> bool:
         # Broadcasts, groups, and names subscribed here; a bad target is let through to be reported.
-        return not isinstance(target, str) or target[:1] == "@" or target in self._subscriptions
+        if not isinstance(target, str) or target[:1] == "@" or target in self._subscriptions:
+            return True
+        if target in self._departed:
+            self._held = True  # for a worker of ours that is gone (stopping, restarting): keep it
+        return False
 
     async def _subscribe(self) -> None:
         pubsub = self._client.pubsub(ignore_subscribe_messages=False)
