@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -97,6 +98,9 @@ async def _up(
         launch = await build_topology(topology, plan, runner=runner)
     except TopologyError as exc:
         return Outcome(EXIT_STARTUP, "start-up failed: a worker could not be built", exc.problems)
+    finally:
+        gc.enable()  # `up` pauses it while it reads and builds
+    gc.freeze()  # what was built lives as long as the process: later passes need not scan it
     if topology.bus.type == "redis" and not getattr(topology.bus, "signed", False):
         logger.warning(
             "the bus is not authenticated: anyone who can publish on channel %r can end these runners or pose as "

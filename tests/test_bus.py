@@ -260,3 +260,31 @@ async def test_a_sender_waiting_for_room_is_released_when_the_subscriber_goes() 
 async def _until(check: object) -> None:
     while not check():  # type: ignore[operator]
         await asyncio.sleep(0.001)
+
+
+async def test_the_delivered_count_is_exact_once_subscribers_are_idle() -> None:
+    class Picky:
+        name = "picky"
+
+        def __init__(self) -> None:
+            self.got: list[object] = []
+
+        def accepts_bus_message(self, message: BusMessage) -> bool:
+            return getattr(message, "payload", 0) % 2 == 0
+
+        async def on_bus_message(self, message: BusMessage) -> None:
+            self.got.append(getattr(message, "payload", None))
+
+    bus = AsyncQueueBus()
+    picky = Picky()
+    await bus.subscribe(picky)
+    await bus.start()
+    try:
+        for i in range(1000):  # several bursts (the count is kept per burst, then added)
+            await bus.send(BusDataMessage(source="x", payload=i))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert len(picky.got) == 500
+        assert bus.sent == 1000 and bus.delivered == 500  # refused ones are not delivered
+    finally:
+        await bus.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from runnerconf.bus.messages import BusMessage
@@ -43,6 +43,11 @@ def _default_accepts(subscriber: Any) -> Any:
     return accepts
 
 
+#: Stands for a subscription's queues until it gets a message: always empty (``maxlen=0``), and
+#: never appended to (:meth:`_Subscription.push` replaces it first).
+_NO_QUEUE: deque[Any] = deque(maxlen=0)
+
+
 class _Subscription:
     """One subscriber's two queues (system first, then data) and its dispatcher task.
 
@@ -56,8 +61,10 @@ class _Subscription:
     def __init__(self, bus: WorkerBus, subscriber: Any, bound: int) -> None:
         self.bus = bus
         self.subscriber = subscriber
-        self.system: deque[BusMessage] = deque()
-        self.data: deque[BusMessage] = deque()
+        # Two shared empty queues until the first message: most subscribers of a big topology
+        # (idle workers) are never sent one, and a deque is 760 bytes.
+        self.system: deque[BusMessage] = _NO_QUEUE
+        self.data: deque[BusMessage] = _NO_QUEUE
         self.waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.closed = False
@@ -67,6 +74,8 @@ class _Subscription:
 
     def push(self, message: BusMessage) -> bool:
         """Queue ``message``; True when the data queue is now over its bound."""
+        if self.data is _NO_QUEUE:
+            self.system, self.data = deque(), deque()
         if message.system:
             self.system.append(message)
             over = False
@@ -85,6 +94,8 @@ class _Subscription:
 
     def start(self) -> None:
         if self.task is None and not self.closed:
+            if self.data is _NO_QUEUE:  # the dispatcher keeps these: they must be its own
+                self.system, self.data = deque(), deque()
             self.task = asyncio.get_running_loop().create_task(
                 self.dispatch(), name=f"bus-dispatch:{self.subscriber.name}"
             )
@@ -114,8 +125,10 @@ class _Subscription:
         handler = subscriber.on_bus_message
         accepts = _default_accepts(subscriber)
         low = self.bound // 2
-        burst = 0
-        while not self.closed:
+        bus = self.bus
+        receipts = bus._receipts  # the same dict for the bus's life (cleared, never replaced)
+        burst, every = 0, _YIELD_EVERY
+        while True:
             if system:
                 message = system.popleft()
             elif data:
@@ -123,6 +136,10 @@ class _Subscription:
                 if self.room is not None and len(data) <= low:
                     self.release()
             else:
+                # Closing empties the queues: the loop always comes here to find out.
+                bus.delivered += burst  # counted here and at each yield, not per message
+                if self.closed:
+                    return
                 burst = 0
                 self.waiter = loop.create_future()
                 await self.waiter
@@ -134,20 +151,21 @@ class _Subscription:
                     logger.exception("bus subscriber %r failed deciding on %s", subscriber.name, message)
                     taken = False
                 if not taken:
-                    if self.bus._receipts:
-                        self.bus._settle(message)
+                    if receipts:
+                        bus._settle(message)
+                    bus.delivered -= 1  # counted with the burst below: this one was not handed out
+                    burst += 1
                     continue
             try:
                 await handler(message)
             except Exception:
                 # One subscriber's failure must never stop delivery, to it or to anyone else.
                 logger.exception("bus subscriber %r failed handling %s", subscriber.name, message)
-            bus = self.bus
-            bus.delivered += 1
-            if bus._receipts:
+            if receipts:
                 bus._settle(message)
             burst += 1
-            if burst >= _YIELD_EVERY:
+            if burst >= every:
+                bus.delivered += burst
                 burst = 0
                 await asyncio.sleep(0)
 
@@ -220,7 +238,7 @@ class WorkerBus(BaseObject, ABC):
         #: Tracked deliveries (see :meth:`deliver_tracked`): message id -> its receipt.
         self._receipts: dict[int, tuple[Receipt, list[int]]] = {}
         #: Names that were subscribed here and have gone, latest last (see remove_subscriber).
-        self._departed: dict[str, None] = {}
+        self._departed: OrderedDict[str, None] = OrderedDict()
         #: Messages sent through this bus, and handled by its local subscribers (for metrics).
         self.sent = 0
         self.delivered = 0
@@ -267,7 +285,15 @@ class WorkerBus(BaseObject, ABC):
             # Remembered (bounded) so that a durable transport keeps what comes for it later.
             self._departed[name] = None
             if len(self._departed) > _MAX_DEPARTED:
-                del self._departed[next(iter(self._departed))]
+                self._departed.popitem(last=False)  # O(1) (next(iter(dict)) is not, after deletes)
+
+    def is_idle(self, name: str) -> bool:
+        """Whether the subscriber ``name`` has nothing queued and no handler running."""
+        subscription = self._subscriptions.get(name)
+        if subscription is None:
+            return False
+        idle = subscription.task is None or subscription.waiter is not None
+        return idle and not subscription.system and not subscription.data
 
     def is_subscribed(self, name: str) -> bool:
         """Whether a local subscriber of that name exists."""
@@ -302,8 +328,25 @@ class WorkerBus(BaseObject, ABC):
         target = message.target
         full: list[_Subscription] | None = None
         if target is None:
+            if message.system:
+                for subscription in self._subscriptions.values():
+                    subscription.push(message)
+                return None
+            # Broadcast data, the hot path of a fan-out: push() inlined for the common case (a
+            # subscription that has its queues, and a dispatcher waiting or running).
             for subscription in self._subscriptions.values():
-                if subscription.push(message):
+                data = subscription.data
+                if data is _NO_QUEUE or (subscription.task is None and subscription.waiter is None):
+                    over = subscription.push(message)
+                else:
+                    data.append(message)
+                    over = len(data) > subscription.bound
+                    waiter = subscription.waiter
+                    if waiter is not None:
+                        subscription.waiter = None
+                        if not waiter.done():
+                            waiter.set_result(None)
+                if over:
                     full = [subscription] if full is None else [*full, subscription]
             return full
         found = self._subscriptions.get(target)

@@ -134,7 +134,6 @@ def check_file(
     overlays: list[str] | None = None,
 ) -> list[Problem]:
     """Every problem of one file (warnings included); ``imports`` also resolves import paths."""
-    from runnerconf.config.build import resolve
     from runnerconf.config.errors import TopologyError
     from runnerconf.config.loader import load_topology
 
@@ -150,6 +149,8 @@ def check_file(
             from runnerconf.pipecat.logs import route_pipecat_logs
 
             route_pipecat_logs()  # pipecat's import-time lines follow logging's level (warnings)
+        from runnerconf.config.build import resolve  # imports the runtime: only when asked to
+
         try:
             resolve(topology)
         except TopologyError as exc:

@@ -345,10 +345,48 @@ class _LazyInstance:
         raise RuntimeError("processor class used before the worker was built")
 
 
+def _signature(target: Any) -> inspect.Signature | None:
+    """``inspect.signature(target)``, once per target (10,000 workers of one class ask 10,000
+    times); None for builtins that have none."""
+    try:
+        return _SIGNATURES[target]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable: not cached
+        return _signature_of(target)
+    sig = _SIGNATURES[target] = _signature_of(target)
+    return sig
+
+
+def _signature_of(target: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+
+
+_SIGNATURES: dict[Any, inspect.Signature | None] = {}
+#: Whether params with these names bind (the answer depends on the names only).
+_BINDS: dict[tuple[Any, tuple[str, ...], bool, bool], str | None] = {}
+
+
 def _params_error(target: Any, params: dict[str, Any], *, with_name: bool = False, frame: bool = False) -> str | None:
     try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
+        key = (target, tuple(params), with_name, frame)
+        return _BINDS[key]
+    except KeyError:
+        pass
+    except TypeError:
+        key = None  # type: ignore[assignment]
+    error = _bind_error(target, params, with_name, frame)
+    if key is not None and len(_BINDS) < 100_000:
+        _BINDS[key] = error
+    return error
+
+
+def _bind_error(target: Any, params: dict[str, Any], with_name: bool, frame: bool) -> str | None:
+    sig = _signature(target)
+    if sig is None:
         return None  # builtins without a signature: nothing to check
     args = ("frame",) if frame else ()
     kwargs = {**params, **({"name": "x"} if with_name else {})}
@@ -370,18 +408,15 @@ def _shown(target: Any, sig: inspect.Signature) -> inspect.Signature:
 
 
 def _takes_kwargs(target: Any) -> bool:
-    try:
-        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
-    except (TypeError, ValueError):
-        return False
+    sig = _signature(target)
+    return sig is not None and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
 def _accepts(target: Any, param: str) -> bool:
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
+    sig = _signature(target)
+    if sig is None:
         return False
-    return param in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return param in sig.parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
 def _describe(obj: Any) -> str:
@@ -593,7 +628,8 @@ async def _instantiate(rw: ResolvedWorker) -> BaseWorker:
         else:  # a kind from a package: its params were checked by its model
             what = f"worker kind {config.type}"  # type: ignore[attr-defined]
             params = config.params  # type: ignore[attr-defined]
-            if _accepts(rw.target, "params") and "params" in inspect.signature(rw.target).parameters:
+            sig = _signature(rw.target)
+            if sig is not None and "params" in sig.parameters:
                 kwargs = {"params": params}
             else:
                 kwargs = {k: getattr(params, k) for k in type(params).model_fields}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from runnerconf.utils.secrets import redact_text
 
@@ -22,9 +22,8 @@ def escape_controls(text: str) -> str:
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """A place in a source: 1-based line and column."""
+class Location(NamedTuple):
+    """A place in a source: 1-based line and column (a tuple: one is made per value read)."""
 
     file: str
     line: int

@@ -170,10 +170,15 @@ def _cycles(
     """One problem per cycle in the ``key`` relation (a name or a list of names per worker)."""
     edges: dict[str, list[str]] = {}
     for _, w in workers:
-        name, value = w.get("name"), w.get(key)
+        value = w.get(key)
+        if not value:
+            continue  # most workers point nowhere: no node to visit
+        name = w.get("name")
         targets = [_ref_name(v) for v in value] if isinstance(value, list) else [value]
         if isinstance(name, str):
             edges[name] = [t for t in targets if isinstance(t, str) and t in index and t != name]
+    if not edges:
+        return []
     order = {name: i for i, name in enumerate(index)}
     problems: list[Problem] = []
     reported: set[frozenset[str]] = set()

@@ -59,14 +59,35 @@ _CORE = {
 }
 
 
-class _CoreResolver(BaseResolver):
-    """Plain scalars resolve as the YAML 1.2 core schema says (PyYAML's own is YAML 1.1)."""
-
-
+#: The implicit tags a plain scalar may have, by its first character (as PyYAML indexes them).
+_BY_FIRST: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
 for _tag, _pattern in _CORE.items():
-    _first = list("~nNtTfF") if _tag in (_NULL, _BOOL) else list("-+0123456789.")
-    _CoreResolver.add_implicit_resolver(_tag, _pattern, _first + ([""] if _tag == _NULL else []))  # type: ignore[list-item]
-_CoreResolver.add_implicit_resolver(_MERGE_TAG, re.compile(r"^<<$"), ["<"])
+    for _first in [*("~nNtTfF" if _tag in (_NULL, _BOOL) else "-+0123456789."), *([""] if _tag == _NULL else [])]:
+        _BY_FIRST.setdefault(_first, []).append((_tag, _pattern))
+_BY_FIRST.setdefault("<", []).append((_MERGE_TAG, re.compile(r"^<<$")))
+
+
+class _CoreResolver(BaseResolver):
+    """Plain scalars resolve as the YAML 1.2 core schema says (PyYAML's own is YAML 1.1).
+
+    The composer asks once per node: a table lookup on the first character answers most of them
+    (names, paths and prose start with a letter), and there are no path resolvers to track.
+    """
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, pattern in _BY_FIRST.get(value[:1], ()):
+                    if pattern.match(value):
+                        return tag
+            return _STR
+        return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
 
 
 if getattr(yaml, "__with_libyaml__", False):
@@ -182,6 +203,9 @@ class SourceMap:
                 table[new + p[len(old) :]] = table.pop(p)
 
 
+_new_location = tuple.__new__
+
+
 class _Reader:
     def __init__(self, file: str) -> None:
         self.source = SourceMap(file)
@@ -189,7 +213,8 @@ class _Reader:
         self.count = 0
 
     def loc(self, node: Node) -> Location:
-        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+        mark = node.start_mark
+        return _new_location(Location, (self.file, mark.line + 1, mark.column + 1))  # one per value: the C path
 
     def fail(self, node: Node, path: Path, code: str, message: str) -> None:
         loc = self.loc(node)

@@ -35,8 +35,10 @@ SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGK
 class Model(BaseModel):
     """Base of every topology model: unknown keys refused, types checked strictly."""
 
+    # defer_build: a model's validator is built when it is first used, once for the whole tree
+    # (a command that only prints help or a schema never pays for it).
     model_config = ConfigDict(
-        extra="forbid", strict=True, populate_by_name=False, validate_default=False, allow_inf_nan=False
+        extra="forbid", strict=True, populate_by_name=False, validate_default=False, allow_inf_nan=False, defer_build=True
     )
 
 

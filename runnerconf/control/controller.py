@@ -12,6 +12,7 @@ topology that fails validation, imports or construction changes nothing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import time
@@ -136,6 +137,8 @@ class Controller:
     async def apply(self, topology: Topology, revision: Revision, why: str, only: str | None = None) -> list[ApplyOutcome]:
         """Apply ``topology`` to the runners here (with ``only``, to that runner only)."""
         async with self._lock:
+            # `up` froze what it built (host.py): workers replaced now must be collectable.
+            gc.unfreeze()
             change = diff_topologies(self.topology, topology)
             if revision.bus == self.revision.bus:
                 change.bus = []  # same bus (a revision from `apply` carries it without its secrets)

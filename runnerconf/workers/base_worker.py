@@ -82,7 +82,7 @@ class WorkerState(str, enum.Enum):
 
 @dataclass
 class WorkerParams:
-    """What a runner hands a worker's :meth:`BaseWorker.run`."""
+    """What a runner hands a worker's :meth:`BaseWorker.run` (one per runner, shared)."""
 
     task_manager: BaseTaskManager
 
@@ -127,7 +127,7 @@ class _WorkerCore(ObjectCore):
         self.conditions: dict[str, str] | None = None
         self.ready = False
         self.state = WorkerState.CREATED
-        self.stop_event: asyncio.Event | None = None
+        self.stop_event: _StopFlag | None = None
         self.end_reason: str | None = None
         self.cancel_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -149,6 +149,49 @@ class _WorkerCore(ObjectCore):
         self.watching: set[str] | None = None
         self.jobs: _JobState | None = None
         self.done: asyncio.Future[None] | None = None
+
+
+class _StopFlag:
+    """Set once a stop is asked: what ``asyncio.Event`` does for this one use, in a fraction of
+    its memory and without a coroutine per wait (a worker holds one for its whole life, and an
+    Event carries a deque of waiters)."""
+
+    __slots__ = ("flag", "waiters")
+
+    def __init__(self) -> None:
+        self.flag = False
+        # None, one future, or a list of them (rarely more than one waits).
+        self.waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    def set(self) -> None:
+        if self.flag:
+            return
+        self.flag = True
+        waiters, self.waiters = self.waiters, None
+        for future in (waiters,) if isinstance(waiters, asyncio.Future) else (waiters or ()):
+            if not future.done():
+                future.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future done once the flag is set (cancelling it cancels that wait only)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.flag:
+            future.set_result(None)
+            return future
+        waiters = self.waiters
+        if waiters is None or (isinstance(waiters, asyncio.Future) and waiters.done()):
+            self.waiters = future
+        elif isinstance(waiters, asyncio.Future):
+            self.waiters = [waiters, future]
+        else:
+            # Drop the waits given up (a wait_for that timed out): the list stays as short as
+            # the number of live waits.
+            waiters[:] = [w for w in waiters if not w.done()]
+            waiters.append(future)
+        return future
 
 
 class _Inbox:
@@ -582,7 +625,8 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
     async def stop(self) -> None:
         """Finish: cancel the job groups this worker requested, answer its active jobs CANCELLED,
         cancel its job handlers, and let :meth:`main`'s default body return. Idempotent."""
-        await self._stop_jobs()
+        if self._rc.jobs is not None:
+            await self._stop_jobs()
         self._stop_event().set()
 
     async def cleanup(self) -> None:
@@ -618,7 +662,8 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
         await self.setup(rc.task_manager if rc.owns_tm and rc.task_manager is not None else params.task_manager)
         try:
             await self._live()
-            await self._settle_children()
+            if rc.children:
+                await self._settle_children()
         finally:
             await self.stop()
             if rc.check_dangling and rc.owns_tm:
@@ -646,7 +691,10 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
                 rc.state = WorkerState.STOPPING if rc.end_reason else WorkerState.RUNNING
             where = "main"
             if rc.cancel_reason is None:
-                await self.main()
+                if type(self).main is BaseWorker.main:
+                    await self._stop_event().wait()  # the default body, without its frame
+                else:
+                    await self.main()
             if rc.end_task is not None and not rc.end_task.done():
                 await asyncio.wait({rc.end_task})  # a graceful stop lets on_end finish
         except asyncio.CancelledError:
@@ -700,10 +748,10 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
         runner = self._rc.runner
         return {"event": event, "worker": self._rc.name, "runner": runner.name if runner is not None else None}
 
-    def _stop_event(self) -> asyncio.Event:
+    def _stop_event(self) -> _StopFlag:
         event = self._rc.stop_event
         if event is None:
-            event = self._rc.stop_event = asyncio.Event()
+            event = self._rc.stop_event = _StopFlag()
         return event
 
     async def _begin_end(self, reason: str | None) -> None:
@@ -719,6 +767,23 @@ class BaseWorker(JobsMixin, BaseObject, BusSubscriber):
             return
         # on_end runs in a task of its own: the inbox stays free for a cancel that cuts it short.
         rc.end_task = asyncio.get_running_loop().create_task(self._call_on_end(reason), name=f"worker:{rc.name}:on_end")
+
+    def _end_directly(self, bus: Any, reason: str | None = None) -> bool:
+        """End now, without a message through the inbox, when that changes nothing a message
+        would do: the default ``on_end``, no children, and an inbox with nothing queued or being
+        handled (the end would be the next thing it handles). True if it did; ending 10,000 idle
+        workers then costs no task each."""
+        rc = self._rc
+        if type(self).on_end is not BaseWorker.on_end or rc.children or type(self)._receive is not BaseWorker._receive:
+            return False
+        if not bus.is_idle(rc.name):
+            return False
+        if not (rc.state.final or rc.end_reason is not None or rc.cancel_reason is not None):
+            rc.end_reason = reason or "end requested"
+            if rc.state is WorkerState.RUNNING:
+                rc.state = WorkerState.STOPPING
+            self._stop_event().set()
+        return True
 
     async def _call_on_end(self, reason: str | None) -> None:
         # Set the stop here, not before: main() resumes after on_end has begun (it may be

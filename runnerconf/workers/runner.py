@@ -9,7 +9,7 @@ import logging
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
 from runnerconf.bus.bus import WorkerBus
@@ -142,6 +142,7 @@ class WorkerRunner(BaseObject, BusSubscriber):
         self._finished_ready = RecentNames()
         self._outcomes = Outcomes()
         self._holds = 0
+        self._params: WorkerParams | None = None
         #: True when the runner ended by cancelling (cancel(), second signal, or run() cancelled).
         self.cancelled = False
         #: Why the runner stopped (the end or cancel reason), once it has.
@@ -399,7 +400,10 @@ class WorkerRunner(BaseObject, BusSubscriber):
     async def _run_worker(self, worker: BaseWorker) -> None:
         logger.info("worker %s started", worker.name, extra={"event": "worker_started", "worker": worker.name, "runner": self.name})
         try:
-            await worker.run(WorkerParams(task_manager=self.task_manager))
+            params = self._params
+            if params is None or params.task_manager is not self.task_manager:
+                params = self._params = WorkerParams(task_manager=self.task_manager)
+            await worker.run(params)
         except asyncio.CancelledError:
             # Cancelled by the teardown backstop; the task ends normally so nothing re-raises it.
             worker._rc.state = WorkerState.CANCELLED
@@ -454,8 +458,9 @@ class WorkerRunner(BaseObject, BusSubscriber):
             for future in self._never_ready_waiters.pop(name, []):
                 if not future.done():
                     future.set_exception(RuntimeError(f"{outcome} without becoming ready"))
-        self._settle("healthy", name, f"{outcome} without becoming healthy")
-        self._settle("completed", name, None if outcome == "finished" else f"{outcome}, so it did not complete")
+        if self._waiters:  # someone waits for a worker to be healthy or completed
+            self._settle("healthy", name, f"{outcome} without becoming healthy")
+            self._settle("completed", name, None if outcome == "finished" else f"{outcome}, so it did not complete")
         duration = worker.duration or 0.0
         root = rc.parent is None
         self._outcomes.record(WorkerResult(name, outcome, duration, root, rc.error, getattr(worker, "returncode", None)))
@@ -472,6 +477,8 @@ class WorkerRunner(BaseObject, BusSubscriber):
 
     def _log_outcome(self, worker: BaseWorker, outcome: str, duration: float) -> None:
         rc = worker._rc
+        if outcome in ("finished", "cancelled") and not logger.isEnabledFor(logging.INFO):
+            return  # nothing would be written: skip building the line
         extra: dict[str, Any] = {
             "event": "worker_stopped",
             "worker": rc.name,
@@ -557,8 +564,14 @@ class WorkerRunner(BaseObject, BusSubscriber):
     async def _send_to_roots(
         self, kind: type[BusEndWorkerMessage] | type[BusCancelWorkerMessage], reason: str | None
     ) -> None:
-        for worker in [w for w in self._workers.values() if w.parent is None]:
-            await self._bus.send(kind(source=self.name, target=worker.name, reason=reason))
+        roots = [w for w in self._workers.values() if w.parent is None]
+        with _collector_paused(len(roots)):
+            for worker in roots:
+                if kind is BusEndWorkerMessage and worker._end_directly(self._bus, reason):
+                    continue
+                await self._bus.send(kind(source=self.name, target=worker.name, reason=reason))
+            if len(roots) >= _MANY:
+                await asyncio.sleep(0)  # the idle ones finish in this turn
 
     def _signal_wake(self) -> None:
         if self._wake is not None:
@@ -631,9 +644,10 @@ class WorkerRunner(BaseObject, BusSubscriber):
             self._signals.install(loop)
             await self._exchange.start()
             queued, self._queued = self._queued, []
-            for w in queued:
-                self._start(w)
-            await asyncio.sleep(0)
+            with _collector_paused(len(queued)):
+                for w in queued:
+                    self._start(w)
+                await asyncio.sleep(0)  # every worker takes its first step
             self._emit("on_ready")
             if self._request is not None:
                 # end() / cancel() came before run(): apply it now that the workers exist.
@@ -718,3 +732,26 @@ async def _finished_within(worker: BaseWorker, timeout: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+#: From this many workers on, starting or ending them pauses the cyclic garbage collector.
+_MANY = 1000
+
+
+@contextlib.contextmanager
+def _collector_paused(count: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector while ``count`` (>= :data:`_MANY`) workers start or end.
+
+    Starting many workers makes objects that all live on, and ending them frees them by reference
+    counting: the collector's passes meanwhile scan them all for nothing (most of the start and
+    end of 100,000 workers). The pause spans the synchronous loop and one loop turn (no await of
+    user code runs past it), and the collector is put back as it was.
+    """
+    paused = count >= _MANY and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
