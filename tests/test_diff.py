@@ -162,3 +162,7 @@ def test_a_git_revision_against_the_work_tree(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no-such-rev" in result.stderr and "Traceback" not in result.stderr
     result = runnerconf("diff", "git:HEAD:deploy/nothing.yaml", "deploy/bot.yaml", cwd=repo)
     assert result.returncode == 2 and "nothing.yaml" in result.stderr
+    # A "revision" that git would take for an option is refused, never passed on.
+    result = runnerconf("diff", f"git:--output={tmp_path / 'written'}:deploy/bot.yaml", "deploy/bot.yaml", cwd=repo)
+    assert result.returncode == 2 and "cannot start with '-'" in result.stderr
+    assert not (tmp_path / "written").exists()

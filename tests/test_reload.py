@@ -169,6 +169,12 @@ def test_ps_without_an_up_process_is_exit_3(bot: tuple[Path, Path]) -> None:
     assert result.returncode == 3 and "no `runnerconf up` of this topology" in result.stderr
     result = runnerconf("apply", str(path), cwd=path.parent)
     assert result.returncode == 2 and "SIGHUP" in result.stderr
+    # pipecat's wire carries pipecat's messages only: said, before any connection is tried.
+    shared = path.parent / "shared.yaml"
+    shared.write_text("bus: {type: redis, url: 'redis://127.0.0.1:1/0', wire: pipecat}\nrunner: {name: r}\nworkers: []\n")
+    for command in ("ps", "apply"):
+        result = runnerconf(command, str(shared), cwd=path.parent)
+        assert result.returncode == 2 and "wire: pipecat" in result.stderr, result.stderr
 
 
 # -- across runners, on Redis ------------------------------------------------------------------
@@ -268,3 +274,41 @@ def test_watch_follows_the_env_file_and_overlays_too(bot: tuple[Path, Path]) -> 
     finally:
         up.popen.send_signal(signal.SIGTERM)
         assert up.finish(timeout=30) == 0
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(60)
+def test_apply_needs_a_signed_bus_and_runners_refuse_unsigned_revisions(redis_server: RedisServer, tmp_path: Path) -> None:
+    require_redis_package()
+    (tmp_path / "keepers.py").write_text(WORKERS)
+    log = tmp_path / "life.log"
+    path = tmp_path / "open.yaml"
+    path.write_text(
+        f'bus: {{type: redis, url: "{redis_server.url}", channel: open}}\n'
+        f'runner: {{name: r, auto_end: false}}\nworkers:\n  - {{name: a, class: "keepers:Keeper", params: {{log: "{log}"}}}}\n'
+    )
+    result = runnerconf("apply", str(path), cwd=tmp_path)
+    assert result.returncode == 2 and "signed bus" in result.stderr
+    up = Proc(["up", str(path)], {**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path)
+    try:
+        until(lambda: len(starts(log, "a")) == 1, timeout=15)
+        # Someone on the channel sends a revision anyway (its hash is right): it is refused.
+        reply = asyncio.run(_unsigned_apply(path))
+        assert reply is not None and not reply.ok and "signed bus" in reply.outcome["error"]
+        assert len(starts(log, "a")) == 1 and up.popen.poll() is None
+    finally:
+        up.popen.send_signal(signal.SIGTERM)
+        assert up.finish(timeout=30) == 0
+
+
+async def _unsigned_apply(path: Path) -> object:
+    from runnerconf.config.build import build_bus
+    from runnerconf.config.loader import load_topology
+    from runnerconf.config.revision import make_revision
+    from runnerconf.control.remote import apply_revision
+
+    model = load_topology(path, environ={})
+    for w in model.workers:
+        w.params["label"] = "evil"  # type: ignore[attr-defined]
+    replies = await apply_revision(build_bus(model), make_revision(model), ["r"], timeout=10)
+    return replies.get("r")

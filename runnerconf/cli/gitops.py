@@ -101,6 +101,15 @@ def _network_bus(model: Topology) -> object:
         sys.exit(EXIT_STARTUP)
 
 
+def _check_wire(model: Topology, command: str) -> None:
+    """``ps`` and ``apply`` speak runnerconf's control messages, which pipecat's wire cannot carry."""
+    if getattr(model.bus, "wire", "runnerconf") == "pipecat":
+        raise click.UsageError(
+            f"`{command}` needs runnerconf's wire: on `wire: pipecat` the channel carries pipecat's messages only "
+            "(run `up` on a channel of its own for the runnerconf runners, or send SIGHUP to reload)"
+        )
+
+
 def _run(coroutine: object) -> object:
     import asyncio
 
@@ -162,6 +171,7 @@ def ps(
     else:
         from runnerconf.control.remote import ask_status
 
+        _check_wire(model, "ps")
         statuses = _run(ask_status(_network_bus(model), [n for n in expected if n], timeout))  # type: ignore[arg-type]
     problems = drift(model, statuses)  # type: ignore[arg-type]
     if fmt == "json":
@@ -231,6 +241,12 @@ def apply(
     if model.bus.type == "async_queue":
         raise click.UsageError(
             "the topology's bus is in-process: its runners are inside one `up` process; reload it with SIGHUP (or run it with --watch)"
+        )
+    _check_wire(model, "apply")
+    if not getattr(model.bus, "signed", False):
+        raise click.UsageError(
+            "apply changes what the runners run (it names code for them to import): it needs a signed bus; "
+            "set bus.secret (the runners refuse revisions on an unsigned one)"
         )
     names = list(runners) or [s.name for s in model.runner_specs() if s.name]
     if not names:

@@ -28,10 +28,12 @@ def read_git_source(text: str, cwd: str | None = None) -> str:
     rev, _, path = text[len(PREFIX) :].partition(":")
     if not rev or not path:
         raise GitSourceError(f"{text!r}: expected git:REV:PATH, e.g. git:HEAD~1:bot.yaml")
+    if rev.startswith("-"):
+        raise GitSourceError(f"{text!r}: a revision cannot start with '-'")
     relative = os.path.relpath(path, cwd) if os.path.isabs(path) else path
     spec = f"{rev}:{relative if relative.startswith('./') else './' + relative}"
     try:
-        result = subprocess.run(["git", "show", spec], cwd=cwd, capture_output=True, timeout=30)
+        result = subprocess.run(["git", "show", "--end-of-options", spec], cwd=cwd, capture_output=True, timeout=30)
     except FileNotFoundError:
         raise GitSourceError(f"{text!r}: git is not installed") from None
     except subprocess.TimeoutExpired:

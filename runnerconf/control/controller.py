@@ -142,6 +142,9 @@ class Controller:
             change = diff_topologies(self.topology, topology)
             if revision.bus == self.revision.bus:
                 change.bus = []  # same bus (a revision from `apply` carries it without its secrets)
+            # The bus cannot change under running runners: they keep theirs (with its secrets;
+            # what changed of it is reported as needing a restart).
+            topology.bus = self.topology.bus
             outcomes = []
             for runner in self.runners:
                 name = self._spec_name(runner)

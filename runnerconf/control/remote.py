@@ -4,13 +4,15 @@ clients the commands use.
 The agent is one more subscriber of the runners' group (``@runners``) on the bus. It answers
 
 * :class:`BusStatusRequestMessage` with one :class:`BusStatusReplyMessage` per runner it runs;
-* :class:`BusApplyRequestMessage` (a revision: its id, its content, its bus fingerprint) by
-  checking that the id is the hash of the content, then applying to each runner it runs the
+* :class:`BusApplyRequestMessage` (a revision: its id, its content, its bus fingerprint), on a
+  signed bus only (a revision names code to import and call), by checking that the id is the
+  hash of the content, then applying to each runner it runs the
   part of the revision for that runner's name, and answering with a
   :class:`BusApplyReplyMessage` per runner. A revision without a runner of that name, or
   whose hash does not match, is refused and changes nothing.
 
-On a signed bus (``bus.secret``), only holders of the secret can send these.
+On a signed bus (``bus.secret``), only holders of the secret can send these; on an unsigned one,
+status is answered and revisions are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +46,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("runnerconf.control")
+
+#: Status and apply requests answered per second by one process (a flood is dropped).
+MAX_REQUESTS_PER_SECOND = 20
 
 
 @dataclass(kw_only=True, slots=True)
@@ -91,6 +97,25 @@ class ControlAgent:
         names = "+".join(r.name for r in controller.runners)
         self.name = f"{names}@control-{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._window = (0.0, 0)  # (start of the current second, requests answered in it)
+        self._refused = 0
+
+    def _allow(self) -> bool:
+        """At most :data:`MAX_REQUESTS_PER_SECOND` requests answered a second; the rest are
+        dropped (and counted in the log once a second)."""
+        now = time.monotonic()
+        start, count = self._window
+        if now - start >= 1.0:
+            if self._refused:
+                logger.warning("control: %d status/apply request(s) dropped in the last second (too many)", self._refused)
+                self._refused = 0
+            self._window = (now, 1)
+            return True
+        if count >= MAX_REQUESTS_PER_SECOND:
+            self._refused += 1
+            return False
+        self._window = (start, count + 1)
+        return True
 
     async def attach(self, bus: WorkerBus) -> None:
         self.bus = bus
@@ -98,9 +123,13 @@ class ControlAgent:
 
     async def on_bus_message(self, message: BusMessage) -> None:
         if isinstance(message, BusStatusRequestMessage):
+            if not self._allow():
+                return  # a flood of requests must not become a flood of (big) answers
             for status in self.controller.status():
                 await self.bus.send(BusStatusReplyMessage(source=self.name, target=message.source, status=status))
         elif isinstance(message, BusApplyRequestMessage):
+            if not self._allow():
+                return
             # Applying takes a while (graceful stops): never hold up this subscriber's queue.
             task = asyncio.ensure_future(self._apply(message))
             self._tasks.add(task)
@@ -114,7 +143,11 @@ class ControlAgent:
             return
         error = None
         topology = None
-        if not revision.verify():
+        if not getattr(controller.topology.bus, "signed", False):
+            # A revision names classes and factories to import and call: only holders of the
+            # bus secret may send one, or anyone on the channel could run code here.
+            error = "apply needs a signed bus (bus.secret): refused"
+        elif not revision.verify():
             error = f"revision {message.revision} does not match its content (refused)"
         else:
             try:
