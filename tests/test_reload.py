@@ -78,6 +78,13 @@ def runnerconf(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subp
     return subprocess.run([sys.executable, "-m", "runnerconf", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
+def keepers(tmp_path: Path) -> Path:
+    """The workers' module beside the topologies (a Redis test needs the extra too); the log path."""
+    require_redis_package()
+    (tmp_path / "keepers.py").write_text(WORKERS)
+    return tmp_path / "life.log"
+
+
 @pytest.fixture
 def bot(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     (tmp_path / "keepers.py").write_text(WORKERS)
@@ -196,9 +203,7 @@ runners:
 @pytest.mark.redis
 @pytest.mark.timeout(120)
 def test_apply_converges_two_runners_and_ps_check_sees_the_drift(redis_server: RedisServer, tmp_path: Path) -> None:
-    require_redis_package()
-    (tmp_path / "keepers.py").write_text(WORKERS)
-    log = tmp_path / "life.log"
+    log = keepers(tmp_path)
     path = tmp_path / "spread.yaml"
     write = lambda a, b: path.write_text(SPREAD.format(url=redis_server.url, log=log, a=a, b=b))  # noqa: E731
     write("1", "1")
@@ -279,9 +284,7 @@ def test_watch_follows_the_env_file_and_overlays_too(bot: tuple[Path, Path]) -> 
 @pytest.mark.redis
 @pytest.mark.timeout(60)
 def test_apply_needs_a_signed_bus_and_runners_refuse_unsigned_revisions(redis_server: RedisServer, tmp_path: Path) -> None:
-    require_redis_package()
-    (tmp_path / "keepers.py").write_text(WORKERS)
-    log = tmp_path / "life.log"
+    log = keepers(tmp_path)
     path = tmp_path / "open.yaml"
     path.write_text(
         f'bus: {{type: redis, url: "{redis_server.url}", channel: open}}\n'
