@@ -276,6 +276,9 @@ def test_watch_follows_the_env_file_and_overlays_too(bot: tuple[Path, Path]) -> 
         rewrite(overlay, 'workers:\n  - {name: b, class: "keepers:Keeper", params: {log: "%s"}}\n' % log)
         until(lambda: len(starts(log, "b")) == 1, timeout=15)
         assert len(starts(log, "a")) == 2
+        (path.parent / ".env").unlink()  # gone: a clear line, no traceback, nothing changes
+        up.wait_for("the files cannot be read")
+        assert not any("Traceback" in line for line in up.err) and len(starts(log, "a")) == 2
     finally:
         up.popen.send_signal(signal.SIGTERM)
         assert up.finish(timeout=30) == 0

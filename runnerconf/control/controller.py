@@ -132,6 +132,9 @@ class Controller:
         except TopologyError as exc:
             _log_problems(f"reload ({why}): the new topology is invalid; nothing changed", exc.problems)
             return None
+        except Exception as exc:  # an env file gone or unreadable (a usage error at start)
+            logger.error("reload (%s): the files cannot be read (%s); nothing changed", why, getattr(exc, "message", None) or exc)
+            return None
         return await self.apply(topology, make_revision(topology, self.path), why)
 
     async def apply(self, topology: Topology, revision: Revision, why: str, only: str | None = None) -> list[ApplyOutcome]:
