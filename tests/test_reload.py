@@ -318,3 +318,21 @@ async def _unsigned_apply(path: Path) -> object:
         w.params["label"] = "evil"  # type: ignore[attr-defined]
     replies = await apply_revision(build_bus(model), make_revision(model), ["r"], timeout=10)
     return replies.get("r")
+
+
+def test_the_control_socket_is_made_only_in_a_private_directory(bot: tuple[Path, Path], tmp_path: Path) -> None:
+    path, log = bot
+    shared = tmp_path / "shared-dir"
+    shared.mkdir()
+    shared.chmod(0o777)  # as a directory another user made first in /tmp would be
+    env = {**os.environ, "RUNNERCONF_CONTROL_DIR": str(shared), "PYTHONUNBUFFERED": "1"}
+    up = Proc(["up", str(path)], env, cwd=path.parent)
+    try:
+        up.wait_for("cannot serve the control socket")
+        assert "not a private directory" in next(line for line in up.err if "control socket" in line)
+        assert not list(shared.iterdir())
+        result = runnerconf("ps", str(path), cwd=path.parent, env=env)
+        assert result.returncode == 3
+    finally:
+        up.popen.send_signal(signal.SIGTERM)
+        assert up.finish(timeout=30) == 0

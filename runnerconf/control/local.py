@@ -54,7 +54,12 @@ async def serve(controller: Controller, topology_file: str) -> AsyncIterator[str
     made: ``ps`` then cannot ask this process, which is logged, and ``up`` goes on)."""
     path = socket_path(topology_file)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        directory = os.path.dirname(path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
+        if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.path.isdir(directory) or os.path.islink(directory):
+            # Someone else's directory (made first in a shared /tmp) could swap our socket.
+            raise PermissionError(f"{directory} is not a private directory of this user (owner and mode 0700 expected)")
         if _answers(path):
             logger.warning("another `up` of %s serves %s; `ps` will ask that one", topology_file, path)
             yield None
