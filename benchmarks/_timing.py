@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import time
 from collections.abc import Sequence
 
 
-def run_once(command: Sequence[str], env: dict[str, str] | None = None) -> float:
+def run_once(command: Sequence[str]) -> float:
     """Wall seconds of one run of ``command`` (its output thrown away); it must exit 0 or 1."""
     t0 = time.perf_counter()
-    result = subprocess.run(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    result = subprocess.run(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - t0
     if result.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}")
@@ -21,14 +20,13 @@ def run_once(command: Sequence[str], env: dict[str, str] | None = None) -> float
 
 def alternate(a: Sequence[str], b: Sequence[str], runs: int, warmup: int = 1) -> tuple[list[float], list[float], list[float]]:
     """``runs`` pairs of (A, B) after ``warmup`` unpaired ones: A's times, B's, and A/B pair by pair."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
     for _ in range(warmup):
-        run_once(a, env)
-        run_once(b, env)
+        run_once(a)
+        run_once(b)
     ta, tb = [], []
     for _ in range(runs):
-        ta.append(run_once(a, env))
-        tb.append(run_once(b, env))
+        ta.append(run_once(a))
+        tb.append(run_once(b))
     return ta, tb, [x / y for x, y in zip(ta, tb)]
 
 

@@ -112,7 +112,7 @@ async def _up(
         return Outcome(EXIT_USAGE, f"--exit-code-from: no worker {exit_code_from!r} is started here", [])
     watcher = asyncio.ensure_future(_end_when_done(launch, watched)) if watched is not None else None
     try:
-        async with _probes(launch, http or _http_of(plan)), _controlled(launch, topology, runner, control):
+        async with _probes(launch, http or _http_of(plan)), _controlled(launch, topology, control):
             target = await launch.run()
     except BusError as exc:
         return Outcome(EXIT_STARTUP, f"start-up failed: {exc}", [])
@@ -141,12 +141,12 @@ async def _probes(launch: Launch, address: str | None) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _controlled(launch: Launch, topology: Topology, runner: str | None, control: Control) -> AsyncIterator[None]:
+async def _controlled(launch: Launch, topology: Topology, control: Control) -> AsyncIterator[None]:
     """Reloads (SIGHUP, ``--watch``), the control socket, and the control agent on a network bus."""
     from runnerconf.control.controller import Controller
     from runnerconf.control.local import serve
 
-    controller = Controller(launch, topology, path=control.path, runner=runner, reread=control.reread)
+    controller = Controller(launch, topology, path=control.path, reread=control.reread)
     logger.info("revision %s", controller.revision.label, extra={"event": "revision", "revision": controller.revision.id, "git": controller.revision.git})
     tasks: set[asyncio.Future[Any]] = set()
 
@@ -181,6 +181,8 @@ async def _controlled(launch: Launch, topology: Topology, runner: str | None, co
             watcher.cancel()
         for task in tasks:
             task.cancel()
+        if agent is not None:
+            await agent.close()  # an apply still under way ends with the runners
 
 
 def _http_of(plan: Plan) -> str | None:

@@ -128,6 +128,7 @@ class _Subscription:
         bus = self.bus
         receipts = bus._receipts  # the same dict for the bus's life (cleared, never replaced)
         burst, every = 0, _YIELD_EVERY
+        handled = 0  # added to bus.delivered when idle and at each yield, not per message
         while True:
             if system:
                 message = system.popleft()
@@ -137,7 +138,8 @@ class _Subscription:
                     self.release()
             else:
                 # Closing empties the queues: the loop always comes here to find out.
-                bus.delivered += burst  # counted here and at each yield, not per message
+                bus.delivered += handled
+                handled = 0
                 if self.closed:
                     return
                 burst = 0
@@ -153,20 +155,19 @@ class _Subscription:
                 if not taken:
                     if receipts:
                         bus._settle(message)
-                    bus.delivered -= 1  # counted with the burst below: this one was not handed out
-                    burst += 1
                     continue
             try:
                 await handler(message)
             except Exception:
                 # One subscriber's failure must never stop delivery, to it or to anyone else.
                 logger.exception("bus subscriber %r failed handling %s", subscriber.name, message)
+            handled += 1
             if receipts:
                 bus._settle(message)
             burst += 1
             if burst >= every:
-                bus.delivered += burst
-                burst = 0
+                bus.delivered += handled
+                burst = handled = 0
                 await asyncio.sleep(0)
 
 

@@ -70,42 +70,41 @@ class _Merge:
     def __init__(self, base: _Side, over: _Side, into: SourceMap) -> None:
         self.base, self.over, self.into = base, over, into
 
+    def _own(self, bpath: Path, dpath: Path) -> None:
+        """The merged container stands where the base file wrote it."""
+        base = self.base.source
+        if bpath in base.values:
+            self.into.values[dpath] = base.values[bpath]
+        if bpath in base.keys:
+            self.into.keys[dpath] = base.keys[bpath]
+
     def mapping(self, base: dict[str, Any], over: dict[str, Any], bpath: Path, opath: Path, dpath: Path) -> dict[str, Any]:
-        """``over`` merged into ``base`` (at ``bpath`` / ``opath`` in their files), filed at ``dpath``."""
-        into = self.into
-        if bpath in self.base.source.values:
-            into.values[dpath] = self.base.source.values[bpath]
-        if bpath in self.base.source.keys:
-            into.keys[dpath] = self.base.source.keys[bpath]
+        """``over`` merged into ``base`` (at ``bpath`` / ``opath`` in their files), filed at ``dpath``;
+        keys keep the base's order (overriding one does not move it), new ones come after."""
+        self._own(bpath, dpath)
         result: dict[str, Any] = {}
-        for key, value in base.items():
-            if key not in over:
-                result[key] = value
-                self.base.copy((*bpath, key), (*dpath, key), into)
-        for key, value in over.items():
+        for key in [*base, *(k for k in over if k not in base)]:
             b, o, d = (*bpath, key), (*opath, key), (*dpath, key)
+            if key not in over:
+                result[key] = base[key]
+                self.base.copy(b, d, self.into)
+                continue
+            value, old = over[key], base.get(key)
             if isinstance(value, Reset):
                 continue
-            old = base.get(key)
             if isinstance(old, dict) and isinstance(value, dict):
                 result[key] = self.mapping(old, value, b, o, d)
             elif isinstance(old, list) and isinstance(value, list) and _named(d):
                 result[key] = self._named(old, value, b, o, d)
             else:
                 result[key] = value
-                self.over.copy(o, d, into)
-        # Keep the base's order of keys: overriding a key does not move it.
-        ordered = {k: result[k] for k in base if k in result}
-        ordered.update((k, v) for k, v in result.items() if k not in ordered)
-        return ordered
+                self.over.copy(o, d, self.into)
+        return result
 
     def _named(self, base: list[Any], over: list[Any], bpath: Path, opath: Path, dpath: Path) -> list[Any]:
         """Items merged by ``name``: earlier ones keep their places, new ones are appended."""
         into = self.into
-        if bpath in self.base.source.values:
-            into.values[dpath] = self.base.source.values[bpath]
-        if bpath in self.base.source.keys:
-            into.keys[dpath] = self.base.source.keys[bpath]
+        self._own(bpath, dpath)
         names = {item.get("name"): n for n, item in enumerate(base) if isinstance(item, dict) and isinstance(item.get("name"), str)}
         # What each resulting item is: ("base", n), ("over", j), or ("both", n, j).
         plan: list[tuple[Any, ...]] = [("base", n) for n in range(len(base))]

@@ -158,14 +158,11 @@ def normalised(topology: Topology, fmt: Literal["yaml", "json"] = "yaml") -> str
     Secrets stay out of it: a URL's password, and the value of every key naming a secret
     (``password``, ``token``, ``api_key``...) in params and command environments, are ``***``.
     """
-    # warnings=False: under --no-interpolate a `${VAR}` stands where a number is expected.
-    data = redact_secrets(topology.model_dump(mode="json", by_alias=True, warnings=False))
+    from runnerconf.config.revision import document
+
+    data = redact_secrets(document(topology))
     if isinstance(data.get("bus"), dict) and isinstance(data["bus"].get("url"), str):
         data["bus"]["url"] = redact(data["bus"]["url"])  # a password never reaches the output
-        data["bus"]["channel"] = topology.bus.channel_name  # type: ignore[union-attr]  (the wire's default, once known)
-    # Keep only the layout the file uses, so that the output is itself a valid topology.
-    for key in ("runner", "workers") if topology.runners is not None else ("runners",):
-        data.pop(key, None)
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

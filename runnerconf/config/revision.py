@@ -23,12 +23,13 @@ from typing import Any
 from runnerconf.config.models import Topology
 from runnerconf.utils.secrets import redact
 
-__all__ = ["Revision", "bus_fingerprint", "canonical", "document", "git_commit", "make_revision", "revision_id"]
+__all__ = ["Revision", "bus_fingerprint", "canonical", "document", "git_commit", "make_revision", "revision_id", "worker_fingerprints"]
 
 
 def document(topology: Topology) -> dict[str, Any]:
     """The topology as plain data in the layout the file uses (``runner``+``workers`` or
     ``runners``), defaults filled in, nothing hidden: a valid topology itself."""
+    # warnings=False: under --no-interpolate a `${VAR}` stands where a number is expected.
     data: dict[str, Any] = topology.model_dump(mode="json", by_alias=True, warnings=False)
     for key in ("runner", "workers") if topology.runners is not None else ("runners",):
         data.pop(key, None)
@@ -114,3 +115,12 @@ def git_commit(path: str) -> str | None:
         return None
     commit = head.stdout.strip()
     return f"{commit}+dirty" if status.stdout.strip() else commit
+
+
+def worker_fingerprints(topology: Topology) -> dict[str, str]:
+    """12 hex digits per worker that change whenever its configuration does."""
+    data = document(topology)
+    sections = data["runners"] if data.get("runners") is not None else [{"workers": data.get("workers") or []}]
+    return {
+        w["name"]: hashlib.sha256(canonical(w).encode()).hexdigest()[:12] for section in sections for w in section.get("workers") or []
+    }

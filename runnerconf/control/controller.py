@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,10 +23,10 @@ from runnerconf.config.build import Launch, build_workers, resolve
 from runnerconf.config.diff import RunnerDiff, TopologyDiff, diff_topologies
 from runnerconf.config.errors import Problem, TopologyError
 from runnerconf.config.models import Topology
-from runnerconf.config.revision import Revision, canonical, document, make_revision
+from runnerconf.config.revision import Revision, make_revision, worker_fingerprints
 from runnerconf.workers.runner import WorkerRunner
 
-__all__ = ["ApplyOutcome", "Controller", "worker_fingerprints"]
+__all__ = ["ApplyOutcome", "Controller"]
 
 logger = logging.getLogger("runnerconf.control")
 
@@ -62,15 +61,6 @@ class ApplyOutcome:
         return {**self.__dict__, "summary": self.summary}
 
 
-def worker_fingerprints(topology: Topology) -> dict[str, str]:
-    """12 hex digits per worker that change whenever its configuration does."""
-    data = document(topology)
-    sections = data["runners"] if data.get("runners") is not None else [{"workers": data.get("workers") or []}]
-    return {
-        w["name"]: hashlib.sha256(canonical(w).encode()).hexdigest()[:12] for section in sections for w in section.get("workers") or []
-    }
-
-
 class Controller:
     """Applies topologies to the runners of a :class:`~runnerconf.config.build.Launch`.
 
@@ -78,7 +68,6 @@ class Controller:
         launch: What ``up`` runs.
         topology: The topology it was built from.
         path: The topology file (for the git commit in revisions), or None.
-        runner: The runner name given to ``up --runner`` (None: every runner of the file runs here).
         reread: Reads the topology files again (raises TopologyError), for reloads.
     """
 
@@ -88,13 +77,11 @@ class Controller:
         topology: Topology,
         *,
         path: str | None = None,
-        runner: str | None = None,
         reread: Callable[[], Topology] | None = None,
     ) -> None:
         self.launch = launch
         self.topology = topology
         self.path = path
-        self.runner = runner
         self.reread = reread
         self.revision: Revision = make_revision(topology, path)
         self.fingerprints = worker_fingerprints(topology)
@@ -109,12 +96,9 @@ class Controller:
     def runners(self) -> list[WorkerRunner]:
         return self.launch.runners
 
-    def owns(self, name: str | None) -> bool:
-        """Whether the runner of that name (None: a plain topology's) runs in this process."""
-        return any(self._spec_name(r) == name for r in self.runners)
-
-    def _spec_name(self, runner: WorkerRunner) -> str | None:
-        # A plain topology's runner may have no name in the file (the WorkerRunner makes one up).
+    def spec_name(self, runner: WorkerRunner) -> str | None:
+        """The name ``runner`` has in the file (a plain topology's may have none: the
+        WorkerRunner made one up)."""
         if self.topology.runners is None:
             return self.topology.runner.name
         return runner.name
@@ -150,7 +134,7 @@ class Controller:
             topology.bus = self.topology.bus
             outcomes = []
             for runner in self.runners:
-                name = self._spec_name(runner)
+                name = self.spec_name(runner)
                 if only is not None and name != only:
                     continue
                 rdiff = change.runner(name)
@@ -275,7 +259,7 @@ class Controller:
             out.append(
                 {
                     "runner": runner.name,
-                    "spec": self._spec_name(runner),
+                    "spec": self.spec_name(runner),
                     "revision": self.revision.id,
                     "git": self.revision.git,
                     "needs_restart": self.needs_restart.get(runner.name, []),

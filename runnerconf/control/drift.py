@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runnerconf.config.models import Topology
-from runnerconf.config.revision import make_revision
+from runnerconf.config.revision import make_revision, worker_fingerprints
 
 __all__ = ["RUNNING", "drift"]
 
@@ -14,22 +14,15 @@ __all__ = ["RUNNING", "drift"]
 RUNNING = frozenset({"created", "starting", "running", "stopping"})
 
 
-def drift(topology: Topology, statuses: Sequence[dict[str, Any]], runners: Sequence[str | None] | None = None) -> list[str]:
+def drift(topology: Topology, statuses: Sequence[dict[str, Any]]) -> list[str]:
     """Every difference between ``topology`` and ``statuses`` (as :meth:`Controller.status`
-    gives them), one line each; empty when what runs is what the file says.
-
-    Args:
-        runners: The runners expected to answer (default: every runner of the file).
-    """
-    from runnerconf.control.controller import worker_fingerprints
-
+    gives them), one line each; empty when what runs is what the file says."""
     revision = make_revision(topology).id
     fingerprints = worker_fingerprints(topology)
     specs = {spec.name: [w.name for _, w in spec.workers] for spec in topology.runner_specs()}
-    expected = list(specs) if runners is None else list(runners)
     seen = {s.get("spec"): s for s in statuses}
     lines: list[str] = []
-    for name in expected:
+    for name in specs:
         label = f"runner {name}" if name else "the runner"
         status = seen.get(name)
         if status is None:

@@ -138,7 +138,7 @@ class ControlAgent:
     async def _apply(self, message: BusApplyRequestMessage) -> None:
         controller = self.controller
         revision = Revision(message.revision, message.content, message.bus_fingerprint, message.git)
-        mine = [r for r in controller.runners if not message.runners or controller._spec_name(r) in message.runners]
+        mine = [r for r in controller.runners if not message.runners or controller.spec_name(r) in message.runners]
         if not mine:
             return
         error = None
@@ -165,7 +165,7 @@ class ControlAgent:
                 logger.warning("revision %s changes the bus: restart the runners to apply that part", revision.id)
             names = {spec.name for spec in topology.runner_specs()}
             for runner in mine:
-                name = controller._spec_name(runner)
+                name = controller.spec_name(runner)
                 if name not in names:
                     refusal = {"error": f"revision {revision.id} has no runner {name!r}", "summary": "not applied"}
                     await self._reply(message.source, runner.name, revision.id, False, refusal)
