@@ -100,6 +100,9 @@ def main() -> None:
         (child_up if args.child[0] == "up" else child_floor)(args.child[1])
         return
     with tempfile.TemporaryDirectory() as tmp:
+        # The validator kept between runs goes to a directory of this run (kept from its first
+        # `up` on, as on a user's machine), never the user's own cache.
+        os.environ["RUNNERCONF_CACHE_DIR"] = str(Path(tmp) / "cache")
         path = Path(tmp) / "idle.yaml"
         lines = ["runner: {name: bench, auto_end: false}", "workers:"]
         lines += [f'  - {{name: w{i}, class: "runnerconf.workers.base_worker:BaseWorker"}}' for i in range(args.workers)]

@@ -3,12 +3,14 @@ kinds, really installed with pip."""
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +20,13 @@ import pytest
 from runnerconf.config.kinds import installed_kinds
 
 REQUIRE_REDIS = os.environ.get("RUNNERCONF_REQUIRE_REDIS") == "1"
+
+# Validators kept between runs (runnerconf.config.validator_cache) go to a directory of this test
+# session, which every command the tests run inherits: never the user's cache, never one that an
+# earlier session left.
+_CACHE_DIR = tempfile.mkdtemp(prefix="runnerconf-test-cache-")
+os.environ["RUNNERCONF_CACHE_DIR"] = _CACHE_DIR
+atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
 
 
 def require_redis_package() -> None:

@@ -499,3 +499,16 @@ def test_pipeline_runner_is_a_deprecated_worker_runner() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Mine(handle_sigint=False)  # a subclass instance warns only at class definition
+
+
+def test_results_made_the_quick_way_are_the_dataclass() -> None:
+    from dataclasses import FrozenInstanceError, asdict
+
+    from runnerconf.workers.outcomes import WorkerResult, result_of
+
+    error = ValueError("x")
+    quick, plain = result_of("w", "failed", 1.5, False, error, 3), WorkerResult("w", "failed", 1.5, False, error, 3)
+    assert quick == plain and repr(quick) == repr(plain) and asdict(quick).keys() == asdict(plain).keys()
+    assert result_of("w", "finished", 0.0, True) == WorkerResult("w", "finished", 0.0, True)
+    with pytest.raises(FrozenInstanceError):
+        quick.outcome = "finished"  # type: ignore[misc]

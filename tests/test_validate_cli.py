@@ -130,6 +130,32 @@ def test_sarif_is_a_sarif_2_1_0_log_with_rules_and_locations(tree: Path) -> None
     assert proc.returncode == 0 and json.loads(proc.stdout)["runs"][0]["results"] == []
 
 
+def test_no_interpolate_in_bounded_numbers(tmp_path: Path) -> None:
+    # A placeholder stands for a value within the bound: no bound is applied to the text itself
+    # (it once made pydantic's `ge` check raise TypeError, a traceback instead of an answer).
+    f = tmp_path / "topology.yaml"
+    f.write_text(
+        "runner: {name: r}\n"
+        "bus: {type: redis, max_batch: '${B}', max_buffer: '${B}', max_frame_bytes: '${B}', max_queued: '${B}', max_len: '${B}'}\n"
+        "workers:\n"
+        "  - {name: p, type: pipeline, processors: ['m:f'], max_queued: '${Q}'}\n"
+        "  - name: c\n"
+        "    type: command\n"
+        "    command: 'true'\n"
+        "    restart: always\n"
+        "    max_restarts: '${N}'\n"
+        "    backoff: {factor: '${F}'}\n"
+        "    healthcheck: {tcp: '127.0.0.1:1', retries: '${R}'}\n"
+    )
+    for cache in ("", str(tmp_path / "cache"), str(tmp_path / "cache")):  # models; then cold and warm
+        proc = runnerconf("validate", "--no-interpolate", "--strict", str(f), env={**os.environ, "RUNNERCONF_CACHE_DIR": cache})
+        assert (proc.returncode, proc.stderr) == (0, ""), proc.stdout + proc.stderr
+        assert proc.stdout.strip() == "1 file(s) checked: 0 error(s), 0 warning(s): ok"
+    f.write_text(f.read_text().replace("max_restarts: '${N}'", "max_restarts: -1"))
+    proc = runnerconf("validate", "--no-interpolate", str(f))
+    assert proc.returncode == 1 and "workers[1].max_restarts: expected a number of at least 0; got -1" in proc.stdout
+
+
 def test_github_annotations_from_a_directory(tree: Path) -> None:
     proc = runnerconf("validate", "--format", "github", "configs", cwd=tree)
     assert proc.stdout.splitlines()[0] == (

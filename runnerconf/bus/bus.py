@@ -127,8 +127,8 @@ class _Subscription:
         low = self.bound // 2
         bus = self.bus
         receipts = bus._receipts  # the same dict for the bus's life (cleared, never replaced)
-        burst, every = 0, _YIELD_EVERY
-        handled = 0  # added to bus.delivered when idle and at each yield, not per message
+        every = _YIELD_EVERY
+        handled = 0  # since the last yield: added to bus.delivered then and when idle, not per message
         while True:
             if system:
                 message = system.popleft()
@@ -142,7 +142,6 @@ class _Subscription:
                 handled = 0
                 if self.closed:
                     return
-                burst = 0
                 self.waiter = loop.create_future()
                 await self.waiter
                 continue
@@ -161,13 +160,12 @@ class _Subscription:
             except Exception:
                 # One subscriber's failure must never stop delivery, to it or to anyone else.
                 logger.exception("bus subscriber %r failed handling %s", subscriber.name, message)
-            handled += 1
             if receipts:
                 bus._settle(message)
-            burst += 1
-            if burst >= every:
+            handled += 1
+            if handled >= every:
                 bus.delivered += handled
-                burst = handled = 0
+                handled = 0
                 await asyncio.sleep(0)
 
 
@@ -329,25 +327,10 @@ class WorkerBus(BaseObject, ABC):
         target = message.target
         full: list[_Subscription] | None = None
         if target is None:
-            if message.system:
-                for subscription in self._subscriptions.values():
-                    subscription.push(message)
-                return None
-            # Broadcast data, the hot path of a fan-out: push() inlined for the common case (a
-            # subscription that has its queues, and a dispatcher waiting or running).
+            # (AsyncQueueBus.send queues a broadcast data message itself, push() inlined: the hot
+            # path of a fan-out. Here it is what a network bus receives.)
             for subscription in self._subscriptions.values():
-                data = subscription.data
-                if data is _NO_QUEUE or (subscription.task is None and subscription.waiter is None):
-                    over = subscription.push(message)
-                else:
-                    data.append(message)
-                    over = len(data) > subscription.bound
-                    waiter = subscription.waiter
-                    if waiter is not None:
-                        subscription.waiter = None
-                        if not waiter.done():
-                            waiter.set_result(None)
-                if over:
+                if subscription.push(message):
                     full = [subscription] if full is None else [*full, subscription]
             return full
         found = self._subscriptions.get(target)

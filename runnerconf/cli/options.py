@@ -22,7 +22,7 @@ EXIT_INVALID = 1  # invalid topology, or a worker failed during `up`
 EXIT_USAGE = 2  # click's own code for usage errors
 EXIT_STARTUP = 3  # an import that fails, a worker that cannot be built, a bus that cannot be reached
 
-EXIT_CODES_HELP = """\\b
+EXIT_CODES_HELP = """\b
 Exit codes:
   0    success; also a graceful stop after SIGINT / SIGTERM
   1    invalid topology, or a worker failed during `up`

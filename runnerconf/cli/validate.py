@@ -134,13 +134,24 @@ def check_file(
     overlays: list[str] | None = None,
 ) -> list[Problem]:
     """Every problem of one file (warnings included); ``imports`` also resolves import paths."""
+    from runnerconf.config.document import read_topology_data
     from runnerconf.config.errors import TopologyError
-    from runnerconf.config.loader import load_topology
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            topology = load_topology(path, environ=environ, overrides=overrides, interpolation=interpolation, overlays=overlays or ())
+            data, source_map, uses, problems = read_topology_data(
+                path, environ=environ, overrides=overrides, interpolation=interpolation, overlays=overlays or ()
+            )
+            if not imports:
+                from runnerconf.config.quick import quick_problems
+
+                quick = quick_problems(data, source_map, problems)
+                if quick is not None:
+                    return quick  # valid: the answer without importing the models
+            from runnerconf.config.loader import topology_from_data
+
+            topology = topology_from_data(data, source_map, uses, problems)
         except TopologyError as exc:
             return exc.problems
     problems = topology.warnings

@@ -22,12 +22,13 @@ import functools
 import inspect
 import logging
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
+from runnerconf.config.checks import WORKER_KIND_KEYS, WorkerTag
 from runnerconf.config.worker_models import (
     TAG_PREFIX,
     ClassWorkerConfig,
@@ -53,8 +54,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "runnerconf.workers"
-#: Keys that choose a worker's kind; a worker has exactly one.
-WORKER_KIND_KEYS = ("class", "factory", "type")
 
 
 @dataclass(frozen=True)
@@ -193,28 +192,6 @@ def _unpacked(hint: Any) -> Any:
     return None
 
 
-def _discriminator(kinds: dict[str, WorkerKind]) -> Callable[[Any], str | None]:
-    loaded = {name for name, k in kinds.items() if k.model is not None}
-
-    def discriminate(value: Any) -> str | None:
-        if not isinstance(value, dict):
-            if isinstance(value, ClassWorkerConfig):
-                return f"{TAG_PREFIX}class"
-            if isinstance(value, FactoryWorkerConfig):
-                return f"{TAG_PREFIX}factory"
-            kind = getattr(value, "type", None)
-            return f"{TAG_PREFIX}{kind}" if kind in loaded else None
-        present = [k for k in WORKER_KIND_KEYS if k in value]
-        if len(present) != 1:
-            return None
-        if present[0] == "type":
-            kind = value["type"]
-            return f"{TAG_PREFIX}{kind}" if isinstance(kind, str) and kind in loaded else None
-        return f"{TAG_PREFIX}{present[0]}"
-
-    return discriminate
-
-
 def worker_union(kinds: dict[str, WorkerKind]) -> Any:
     """The type of one worker mapping, for these kinds (tagged by its kind key)."""
     members: list[Any] = [
@@ -225,7 +202,7 @@ def worker_union(kinds: dict[str, WorkerKind]) -> Any:
     return Annotated[
         Union[tuple(members)],  # type: ignore[valid-type]
         Discriminator(
-            _discriminator(kinds),
+            WorkerTag(name for name, k in kinds.items() if k.model is not None),
             custom_error_type="worker-kind",
             custom_error_message="a worker needs exactly one of `class`, `factory` or a `type`",
         ),

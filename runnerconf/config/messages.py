@@ -16,6 +16,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from runnerconf.config.document import LEGACY_RUNNER_KEY
 from runnerconf.config.errors import Problem
 from runnerconf.config.kinds import BUILTIN, WORKER_KIND_KEYS, WorkerKind
 from runnerconf.config.models import BUS_KINDS, CHANNEL_PATTERN, TAG_PREFIX, URL_PATTERN, Topology, tagged_models
@@ -25,7 +26,6 @@ from runnerconf.utils.secrets import SECRET_KEY
 
 __all__ = ["LEGACY_RUNNER_KEY", "translate_validation_error"]
 
-LEGACY_RUNNER_KEY = "PipelineRunner"
 
 #: What each type error expects (the key is pydantic's error type).
 _EXPECTED = {
@@ -159,6 +159,15 @@ def _expectation(err: dict[str, Any]) -> str:
     return _pattern_message(err) or str(err["msg"]).lower()
 
 
+# pydantic's bound errors: the key of the bound in their context, and how to say it.
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "of at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "of at most"),
+}
+
+
 def _message(err: dict[str, Any]) -> str:
     kind, value = err["type"], err.get("input")
     if kind in _EXPECTED:
@@ -172,6 +181,9 @@ def _message(err: dict[str, Any]) -> str:
         what = "character" if isinstance(value, str) else "item"
         message = f"expected at {'least' if kind.endswith('too_short') else 'most'} {bound} {what}{'' if bound == 1 else 's'}"
         return f"{message}; got {_show(value)}"
+    if kind in _BOUNDS:
+        bound = (err.get("ctx") or {}).get(_BOUNDS[kind][0])
+        return f"expected a number {_BOUNDS[kind][1]} {bound}; got {_show(value)}"
     message = _pattern_message(err) or str(err["msg"]).removeprefix("Value error, ")
     # A whole mapping or list is the place, not the value: saying it again helps nobody.
     return message if "got " in message or isinstance(value, (dict, list)) else f"{message}; got {_show(value)}"

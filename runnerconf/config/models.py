@@ -13,11 +13,12 @@ import functools
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
+from annotated_types import Ge
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, WrapValidator, create_model, model_validator
-from pydantic_core import PydanticCustomError
 
+from runnerconf.config.checks import Defaults, KindTag, redis_options_fit_the_wire
 from runnerconf.config.kinds import BUILTIN, WORKER_KIND_KEYS, WorkerKind, worker_union
-from runnerconf.config.types import IMPORT_PATTERN, NAME_PATTERN, Address, Duration, Flag, Name, PositiveDuration, Whole, parse_duration, scalar, text
+from runnerconf.config.types import IMPORT_PATTERN, NAME_PATTERN, Address, Count, Duration, Flag, Name, PositiveDuration, parse_duration, scalar, text, whole
 from runnerconf.config.worker_models import (
     TAG_PREFIX,
     BackoffConfig,
@@ -101,7 +102,7 @@ class AsyncQueueBusConfig(Model):
     model_config = ConfigDict(title="AsyncQueueBus")
 
     type: Literal["async_queue"] = Field("async_queue", description="Bus kind.")
-    max_queued: Whole = Field(10_000, ge=1, description="Data messages queued per subscriber before senders wait.")
+    max_queued: Count = Field(10_000, description="Data messages queued per subscriber before senders wait.")
 
 
 class ReconnectConfig(Model):
@@ -129,7 +130,7 @@ _PIPECAT_WIRE = {"required": ["wire"], "properties": {"wire": {"const": "pipecat
 class RedisBusConfig(Model):
     """A bus on Redis, for runners on several processes or machines (the `redis` extra)."""
 
-    # The rules across options, in the schema as in _options_fit_the_wire below.
+    # The rules across options, in the schema as in checks.redis_options_fit_the_wire.
     model_config = ConfigDict(
         title="RedisBus",
         json_schema_extra={
@@ -161,11 +162,11 @@ class RedisBusConfig(Model):
         "of pipecat-ai's own WorkerRunner and RedisBus.",
     )
     connect_timeout: Duration = Field(5.0, description="Time to reach the server at start before giving up (exit code 3).")
-    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Backoff after a lost connection.")  # type: ignore[arg-type]
-    max_batch: Whole = Field(512, ge=1, description="Most messages per PUBLISH.")
-    max_buffer: Whole = Field(100_000, ge=1, description="Messages waiting to be published: senders wait beyond while connected; oldest dropped while disconnected.")
-    max_frame_bytes: Whole = Field(8 << 20, ge=1024, description="Frames from peers larger than this are skipped unread.")
-    max_queued: Whole = Field(10_000, ge=1, description="Data messages queued per subscriber before senders wait.")
+    reconnect: ReconnectConfig = Field(default_factory=Defaults(ReconnectConfig), description="Backoff after a lost connection.")  # type: ignore[arg-type]
+    max_batch: Count = Field(512, description="Most messages per PUBLISH.")
+    max_buffer: Count = Field(100_000, description="Messages waiting to be published: senders wait beyond while connected; oldest dropped while disconnected.")
+    max_frame_bytes: Annotated[int, Ge(1024), WrapValidator(whole)] = Field(8 << 20, description="Frames from peers larger than this are skipped unread.")
+    max_queued: Count = Field(10_000, description="Data messages queued per subscriber before senders wait.")
     external_workers: list[Name] = Field(
         default_factory=list,
         description="Workers that run on this bus but not in this file (on a pipecat runner, say): "
@@ -177,7 +178,7 @@ class RedisBusConfig(Model):
         description="pubsub: what is published while a runner is away is lost for it; stream: Redis Streams, each runner "
         "reads with a consumer group named after it, acknowledges what its workers handled, and resumes where it left off.",
     )
-    max_len: Whole | None = Field(100_000, ge=1, description="With delivery: stream, about how many entries the stream keeps (MAXLEN ~).")
+    max_len: Count | None = Field(100_000, description="With delivery: stream, about how many entries the stream keeps (MAXLEN ~).")
     retention: Duration | None = Field(None, description="With delivery: stream, how long entries are kept (null: no age bound).")
     secret: _SECRETS | None = Field(
         None,
@@ -196,17 +197,7 @@ class RedisBusConfig(Model):
         examples=[["myapp.messages.ChatMessage"]],
     )
 
-    @model_validator(mode="after")
-    def _options_fit_the_wire(self) -> RedisBusConfig:
-        if self.data_types and self.wire != "pipecat":
-            raise PydanticCustomError("data-types", "data_types are pipecat message types: they need wire: pipecat")
-        if self.wire == "pipecat" and self.delivery == "stream":
-            raise PydanticCustomError("pipecat-wire", "pipecat's runners read pub/sub: wire: pipecat needs delivery: pubsub")
-        if self.wire == "pipecat" and (self.secret is not None or self.secret_file is not None):
-            raise PydanticCustomError("pipecat-wire", "pipecat's runners cannot check signatures: wire: pipecat takes no secret")
-        if self.secret is not None and self.secret_file is not None:
-            raise PydanticCustomError("secret", "give secret or secret_file, not both")
-        return self
+    _options_fit_the_wire = model_validator(mode="after")(redis_options_fit_the_wire)
 
     @property
     def signed(self) -> bool:
@@ -223,15 +214,10 @@ class RedisBusConfig(Model):
 BUS_KINDS: dict[str, type[Model]] = {"async_queue": AsyncQueueBusConfig, "redis": RedisBusConfig}
 
 
-def _bus_kind(value: Any) -> str | None:
-    kind = value.get("type", "async_queue") if isinstance(value, dict) else getattr(value, "type", None)
-    return f"{TAG_PREFIX}{kind}" if isinstance(kind, str) and kind in BUS_KINDS else None
-
-
 BusConfig = Annotated[
     Union[tuple(Annotated[m, Tag(f"{TAG_PREFIX}{k}")] for k, m in BUS_KINDS.items())],  # type: ignore[valid-type]
     Discriminator(
-        _bus_kind,
+        KindTag("type", BUS_KINDS, default="async_queue"),
         custom_error_type="bus-type",
         custom_error_message="unknown bus type; expected one of: async_queue, redis",
     ),
@@ -272,8 +258,8 @@ class Topology(Model):
     model_config = ConfigDict(title="runnerconf topology")
 
     version: Annotated[Literal[1], WrapValidator(scalar)] = Field(1, description="Topology format version.")
-    runner: RunnerConfig = Field(default_factory=RunnerConfig, description="Runner options. Legacy spelling: PipelineRunner.")  # type: ignore[arg-type]
-    bus: BusConfig = Field(default_factory=AsyncQueueBusConfig, description="The bus workers talk over.")  # type: ignore[arg-type]
+    runner: RunnerConfig = Field(default_factory=Defaults(RunnerConfig), description="Runner options. Legacy spelling: PipelineRunner.")  # type: ignore[arg-type]
+    bus: BusConfig = Field(default_factory=Defaults(AsyncQueueBusConfig), description="The bus workers talk over.")  # type: ignore[arg-type]
     workers: list[WorkerConfig] = Field(default_factory=list, description="The workers, started in this order.")  # type: ignore[valid-type]
     runners: list[RunnerSection] | None = Field(
         None, description="Several runners sharing the bus (one per process or machine); instead of runner + workers."

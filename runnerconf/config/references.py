@@ -6,7 +6,6 @@ one worker and a parent cycle in two others shows all three problems at once.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from runnerconf.config.errors import Problem
@@ -159,6 +158,8 @@ def _workers(data: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
 
 def unknown_worker(name: str, names: list[str]) -> str:
     """Message for a reference to a worker that does not exist."""
+    import difflib  # only for a wrong reference: a valid file does not pay for it
+
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"no worker named {name!r}{hint} (workers: {', '.join(names) or 'none'})"

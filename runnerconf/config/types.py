@@ -1,4 +1,5 @@
-"""The scalar types of topology options, each with its JSON Schema and its rules for variables.
+"""The scalar types of topology options, each with its JSON Schema and its rules for variables
+(the rules themselves are in :mod:`runnerconf.config.checks`).
 
 Values are checked strictly: a quoted ``"5"`` is not the number 5 and ``"false"`` is not false,
 as in the JSON Schema and every YAML 1.2 tool. Two things are read differently:
@@ -11,22 +12,21 @@ as in the JSON Schema and every YAML 1.2 tool. Two things are read differently:
 
 from __future__ import annotations
 
-import math
-import re
 import sys
 from typing import Annotated, Any
 
+from annotated_types import Ge
 from pydantic import BeforeValidator, Field, WithJsonSchema, WrapValidator
-from pydantic_core import PydanticCustomError
 
-from runnerconf.config.interpolate import Placeholder, Substituted
-from runnerconf.config.source import parse_scalar
+from runnerconf.config.checks import DURATION_TEXT, POSITIVE_DURATION_TEXT, duration, parse_duration, positive_duration, regex, scalar, text, whole
 
 __all__ = [
     "ADDRESS_PATTERN",
     "IMPORT_PATTERN",
     "NAME_PATTERN",
     "Address",
+    "Count",
+    "CountOrZero",
     "Duration",
     "Flag",
     "ImportString",
@@ -45,113 +45,36 @@ NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_#@-]{0,127}$"
 IMPORT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):[0-9]{1,5}$"
 
-# At most 15 digits before the point and 9 after: every duration is finite, and the schema's
-# pattern says the same.
-_DURATION_TEXT = r"^\s*(\d{1,15}(\.\d{1,9})?|\.\d{1,9})\s*(ms|s|m|h)?\s*$"
-# The same, with a digit other than 0 somewhere in the number.
-_POSITIVE_TEXT = r"^(?=\s*[0-9.]*[1-9])" + _DURATION_TEXT[1:]
-_DURATION = re.compile(_DURATION_TEXT)
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def scalar(value: Any, handler: Any) -> Any:
-    """For booleans, numbers and choices: a substitution is read as a YAML 1.2 scalar; a
-    placeholder passes as it is."""
-    if isinstance(value, Placeholder):
-        return value
-    if isinstance(value, Substituted):
-        value = parse_scalar(str(value).strip())
-    return handler(value)
-
-
-def whole(value: Any, handler: Any) -> Any:
-    """For integers: as :func:`scalar`, and a float with no fraction (``5.0``) is the integer
-    it equals, as JSON Schema's ``integer`` (and so every editor and checker) reads it."""
-    if isinstance(value, Placeholder):
-        return value
-    if isinstance(value, Substituted):
-        value = parse_scalar(str(value).strip())
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return handler(value)
-
-
-def text(value: Any, handler: Any) -> Any:
-    """For strings with a pattern: a placeholder passes as it is; a substitution is a string."""
-    if isinstance(value, Placeholder):
-        return value
-    if isinstance(value, Substituted):
-        value = str(value)
-    return handler(value)
-
-
-def parse_duration(value: Any) -> Any:
-    """``500ms``, ``10s``, ``2m``, ``1h`` or a number of seconds -> seconds (float)."""
-    if isinstance(value, Placeholder):
-        return value
-    if isinstance(value, bool):
-        raise PydanticCustomError("duration", "expected a duration such as 500ms, 10s or 2m, got {value}", {"value": repr(value)})
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise PydanticCustomError("duration", "expected a finite duration such as 500ms, 10s or 2m, got {value}", {"value": repr(value)})
-        if value < 0:
-            raise PydanticCustomError("duration", "a duration cannot be negative, got {value}", {"value": repr(value)})
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _UNITS[m.group(3)]
-    raise PydanticCustomError(
-        "duration", "expected a duration such as 500ms, 10s, 2m or a number of seconds, got {value}", {"value": repr(value)}
-    )
-
-
-def _duration(value: Any, handler: Any) -> Any:
-    return value if isinstance(value, Placeholder) else handler(parse_duration(value))
-
-
-def _positive_duration(value: Any, handler: Any) -> Any:
-    seconds = _duration(value, handler)
-    if isinstance(seconds, float) and seconds <= 0:
-        raise PydanticCustomError("duration", "expected a duration of more than 0, such as 500ms or 10s; got {value}", {"value": repr(value)})
-    return seconds
-
-
-def _regex(value: Any) -> Any:
-    if isinstance(value, str) and not isinstance(value, Placeholder):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise PydanticCustomError(
-                "regex", "invalid regular expression {value}: {error}", {"value": repr(value), "error": str(exc)}
-            ) from exc
-    return value
-
-
 # `maximum` refuses YAML's .inf (JSON has no infinity, and no keyword refuses .nan).
 _DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0, "maximum": sys.float_info.max},
-        {"type": "string", "pattern": _DURATION_TEXT},
+        {"type": "string", "pattern": DURATION_TEXT},
     ],
     "examples": ["500ms", "10s", "2m", 30],
 }
 _POSITIVE_DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "exclusiveMinimum": 0, "maximum": sys.float_info.max},
-        {"type": "string", "pattern": _POSITIVE_TEXT},
+        {"type": "string", "pattern": POSITIVE_DURATION_TEXT},
     ],
     "examples": ["500ms", "10s", "2m", 30],
 }
 
 #: Seconds, written ``500ms``, ``10s``, ``2m``, ``1h`` or as a number.
-Duration = Annotated[float, WrapValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Duration = Annotated[float, WrapValidator(duration), WithJsonSchema(_DURATION_SCHEMA)]
 #: A duration of more than 0 (an interval, a first delay).
-PositiveDuration = Annotated[float, WrapValidator(_positive_duration), WithJsonSchema(_POSITIVE_DURATION_SCHEMA)]
+PositiveDuration = Annotated[float, WrapValidator(positive_duration), WithJsonSchema(_POSITIVE_DURATION_SCHEMA)]
 #: true or false.
 Flag = Annotated[bool, WrapValidator(scalar)]
-#: An integer (``Field(ge=...)`` bounds it).
+#: An integer. A bounded one puts its bound inside, before the rule (as :data:`Count` does): a
+#: ``${VAR}`` that --no-interpolate leaves stands for a value within the bound, where a bound
+#: given with ``Field(ge=...)`` would be applied to the placeholder itself.
 Whole = Annotated[int, WrapValidator(whole)]
+#: An integer of at least 1.
+Count = Annotated[int, Ge(1), WrapValidator(whole)]
+#: An integer of at least 0.
+CountOrZero = Annotated[int, Ge(0), WrapValidator(whole)]
 #: A finite number.
 Number = Annotated[float, WrapValidator(scalar)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, examples=["greeter"]), WrapValidator(text)]
@@ -167,7 +90,7 @@ ImportString = Annotated[
     WrapValidator(text),
 ]
 #: A regular expression (checked to compile).
-Regex = Annotated[str, BeforeValidator(_regex), Field(json_schema_extra={"format": "regex"})]
+Regex = Annotated[str, BeforeValidator(regex), Field(json_schema_extra={"format": "regex"})]
 Params = Annotated[
     dict[str, Any],
     Field(description="Keyword arguments passed to the class, factory or processor."),

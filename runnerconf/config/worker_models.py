@@ -3,13 +3,15 @@ pipeline, command). Kinds from packages are added by :mod:`runnerconf.config.kin
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal, Union
 
+from annotated_types import Ge
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, WrapValidator, model_validator
-from pydantic_core import PydanticCustomError
 
-from runnerconf.config.interpolate import Placeholder
-from runnerconf.config.types import Address, Duration, Flag, ImportString, Name, Params, PositiveDuration, Regex, Whole, scalar
+from runnerconf.config import checks
+from runnerconf.config.checks import TAG_PREFIX, Defaults, ProcessorTag
+from runnerconf.config.types import Address, Count, CountOrZero, Duration, Flag, ImportString, Name, Params, PositiveDuration, Regex, scalar
 
 __all__ = [
     "SIGNALS",
@@ -17,6 +19,7 @@ __all__ = [
     "BackoffConfig",
     "ClassWorkerConfig",
     "CommandWorkerConfig",
+    "Defaults",
     "Dependency",
     "FactoryWorkerConfig",
     "HealthCheckConfig",
@@ -27,8 +30,6 @@ __all__ = [
     "WorkerBase",
 ]
 
-#: Tags of tagged unions start with this; they are dropped from error paths.
-TAG_PREFIX = "kind="
 SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL")
 
 
@@ -60,21 +61,10 @@ class Dependency(Model):
     )
 
 
-def _dependencies(value: list[Any]) -> list[Dependency]:
-    # A bare name is the same as {name: NAME, condition: ready}.
-    return [Dependency(name=v) if isinstance(v, str) else v for v in value]
-
-
-def _no_name(value: dict[str, Any]) -> dict[str, Any]:
-    if "name" in value:
-        raise PydanticCustomError("params-name", "params must not set 'name': the worker's `name` key sets it")
-    return value
-
-
 #: The keyword arguments of a class or factory worker: all but `name`, which the worker's key sets.
 WorkerParams = Annotated[
     Params,
-    AfterValidator(_no_name),
+    AfterValidator(checks.no_name),
     Field(json_schema_extra={"propertyNames": {"not": {"const": "name"}}}),
 ]
 
@@ -85,7 +75,7 @@ class WorkerBase(Model):
     name: Name = Field(description="Worker name, unique across the topology.")
     parent: Name | None = Field(None, description="Name of the parent worker (its lifetime encloses this one's).")
     active: Flag = Field(True, description="An inactive worker is handed only activations, ends and cancels.")
-    depends_on: Annotated[list[Union[Name, Dependency]], AfterValidator(_dependencies)] = Field(
+    depends_on: Annotated[list[Union[Name, Dependency]], AfterValidator(functools.partial(checks.names_to, Dependency))] = Field(
         default_factory=list,
         description="Workers that must be ready (or healthy, or completed) before this one starts: names, or {name, condition}.",
         examples=[["relay", {"name": "migrate", "condition": "completed"}]],
@@ -132,21 +122,13 @@ class ProcessorCall(Model):
     params: Params = Field(default_factory=dict)
 
 
-def _processor_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return f"{TAG_PREFIX}import"
-    if isinstance(value, (dict, ProcessorCall)):
-        return f"{TAG_PREFIX}call"
-    return None
-
-
 ProcessorSpec = Annotated[
     Union[
         Annotated[ImportString, Tag(f"{TAG_PREFIX}import")],
         Annotated[ProcessorCall, Tag(f"{TAG_PREFIX}call")],
     ],
     Discriminator(
-        _processor_kind,
+        ProcessorTag(ProcessorCall),
         custom_error_type="processor",
         custom_error_message="expected a processor: an import path `module:function` or a mapping with `call`",
     ),
@@ -168,7 +150,7 @@ class PipelineWorkerConfig(WorkerBase):
     on_error: choice("fail", "skip") = Field(  # type: ignore[valid-type]
         "fail", description="A processor that raises fails the worker (fail) or drops the frame (skip)."
     )
-    max_queued: Whole = Field(0, ge=0, description="Bound of the input queue; 0 is unbounded.")
+    max_queued: CountOrZero = Field(0, description="Bound of the input queue; 0 is unbounded.")
     frames: list[Any] = Field(default_factory=list, description="Frames queued before the worker starts.")
     stop_when_done: Flag = Field(False, description="Finish once the queued `frames` are processed.")
 
@@ -210,20 +192,6 @@ class PipecatPipelineWorkerConfig(WorkerBase):
     )
 
 
-def _command(value: Any, handler: Any) -> Any:
-    # A `${VAR}` placeholder (--no-interpolate) stays one, so that --imports knows it is unknown.
-    if isinstance(value, Placeholder):
-        return value
-    if isinstance(value, str) and value.strip():
-        return handler(value)
-    if isinstance(value, list) and value and all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value):
-        argv = [a if isinstance(a, str) else str(a) for a in value]
-        return [a if isinstance(a, Placeholder) else v for a, v in zip(argv, handler(argv))]
-    raise PydanticCustomError(
-        "command", "expected a command: a non-empty string (run by /bin/sh) or a list of strings (argv); got {value}", {"value": repr(value)}
-    )
-
-
 class BackoffConfig(Model):
     """Delays between restarts: `initial`, then multiplied by `factor` up to `max`."""
 
@@ -231,7 +199,7 @@ class BackoffConfig(Model):
 
     initial: PositiveDuration = Field(1.0, description="Delay before the first restart.")
     max: Duration = Field(30.0, description="Longest delay between restarts.")
-    factor: Annotated[float, WrapValidator(scalar)] = Field(2.0, ge=1.0, description="Each delay is the previous one times this.")
+    factor: Annotated[float, Ge(1.0), WrapValidator(scalar)] = Field(2.0, description="Each delay is the previous one times this.")
 
 
 class HealthCheckConfig(Model):
@@ -254,14 +222,10 @@ class HealthCheckConfig(Model):
     tcp: Address | None = Field(None, description="HOST:PORT that accepts a connection when healthy.")
     interval: PositiveDuration = Field(10.0, description="Time between probes.")
     timeout: PositiveDuration = Field(1.0, description="Time one probe may take.")
-    retries: Whole = Field(3, ge=1, description="Failures in a row that make the process unhealthy (then restarted per `restart`).")
+    retries: Count = Field(3, description="Failures in a row that make the process unhealthy (then restarted per `restart`).")
     start_period: Duration = Field(0.0, description="Failures in this time after a start do not count.")
 
-    @model_validator(mode="after")
-    def _one_probe(self) -> HealthCheckConfig:
-        if sum(x is not None for x in (self.exec, self.http, self.tcp)) != 1:
-            raise PydanticCustomError("healthcheck", "a health check needs exactly one of exec, http and tcp")
-        return self
+    _one_probe = model_validator(mode="after")(checks.one_probe)
 
 
 class CommandWorkerConfig(WorkerBase):
@@ -272,7 +236,7 @@ class CommandWorkerConfig(WorkerBase):
     type: Literal["command"] = Field(description="Worker kind: a supervised process.")
     command: Annotated[
         Union[str, list[str]],
-        WrapValidator(_command),
+        WrapValidator(checks.command),
         WithJsonSchema(
             {
                 "anyOf": [
@@ -293,8 +257,8 @@ class CommandWorkerConfig(WorkerBase):
     restart: choice("no", "on-failure", "always") = Field(  # type: ignore[valid-type]
         "no", description="Restart policy: no, on-failure (non-zero exit, or unhealthy) or always."
     )
-    max_restarts: Whole | None = Field(None, ge=0, description="Restarts allowed over the worker's life; unset: no limit.")
-    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays between restarts.")  # type: ignore[arg-type]
+    max_restarts: CountOrZero | None = Field(None, description="Restarts allowed over the worker's life; unset: no limit.")
+    backoff: BackoffConfig = Field(default_factory=Defaults(BackoffConfig), description="Delays between restarts.")  # type: ignore[arg-type]
     ready_line: Regex | None = Field(
         None,
         description="Regular expression: the worker is ready once an output line matches (default: once started).",

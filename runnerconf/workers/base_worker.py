@@ -77,7 +77,10 @@ class WorkerState(str, enum.Enum):
 
     @property
     def final(self) -> bool:
-        return self in (WorkerState.FINISHED, WorkerState.FAILED, WorkerState.CANCELLED)
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = (WorkerState.FINISHED, WorkerState.FAILED, WorkerState.CANCELLED)
 
 
 @dataclass

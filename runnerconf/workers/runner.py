@@ -30,7 +30,7 @@ from runnerconf.utils.asyncio.task_manager import BaseTaskManager, TaskManager
 from runnerconf.utils.base_object import BaseObject
 from runnerconf.workers.base_worker import BaseWorker, WorkerParams, WorkerState
 from runnerconf.workers.exchange import RUNNERS, RegistryExchange
-from runnerconf.workers.outcomes import Outcomes, RecentNames, WorkerResult
+from runnerconf.workers.outcomes import Outcomes, RecentNames, WorkerResult, result_of
 from runnerconf.workers.signals import SignalHandlers
 from runnerconf.workers.stopping import tear_down
 
@@ -463,7 +463,7 @@ class WorkerRunner(BaseObject, BusSubscriber):
             self._settle("completed", name, None if outcome == "finished" else f"{outcome}, so it did not complete")
         duration = worker.duration or 0.0
         root = rc.parent is None
-        self._outcomes.record(WorkerResult(name, outcome, duration, root, rc.error, getattr(worker, "returncode", None)))
+        self._outcomes.record(result_of(name, outcome, duration, root, rc.error, getattr(worker, "returncode", None)))
         if root:
             self._live_roots -= 1
         self._log_outcome(worker, outcome, duration)
