@@ -253,3 +253,26 @@ def test_where_files_are_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert validator_cache.cache_dir() is None  # never a directory relative to where it runs
     monkeypatch.setenv(validator_cache.ENV, "")
     assert validator_cache.cache_dir() is None
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not json", "a symlink", "another format"])
+def test_a_damaged_file_is_made_again(cache: Path, damage: str) -> None:
+    validator_cache.validator(Topology)
+    (path,) = cache.glob("*.json")
+    text = path.read_text()
+    if damage == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif damage == "not json":
+        path.write_bytes(b"\xff\x00garbage")
+    elif damage == "a symlink":
+        (cache / "elsewhere.json").write_text(text)
+        path.unlink()
+        path.symlink_to(cache / "elsewhere.json")
+    else:
+        path.write_text(text.replace('"format":2', '"format":1', 1))
+    validator_cache.validator.cache_clear()
+    assert validator_cache.checker() is None
+    assert validator_cache.validator(Topology) is not None
+    assert not path.is_symlink() and json.loads(path.read_text())["format"] == validator_cache.FORMAT
+    validator_cache.checker.cache_clear()
+    assert validator_cache.checker() is not None  # the file made again is used
