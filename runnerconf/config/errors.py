@@ -9,7 +9,7 @@ from typing import Any, Literal, NamedTuple
 
 from runnerconf.utils.secrets import redact_text
 
-__all__ = ["Location", "Problem", "TopologyError", "escape_controls", "format_path"]
+__all__ = ["Location", "Problem", "TopologyError", "add_new", "escape_controls", "format_path"]
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\n]")
 
@@ -79,6 +79,13 @@ class TopologyError(Exception):
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
+
+
+def add_new(problems: list[Problem], more: Iterable[Problem]) -> None:
+    """Add ``more`` to ``problems``, leaving out those at a place already reported (a missing
+    variable or a bad override is not reported again by the check that comes after it)."""
+    seen = {p.path for p in problems}
+    problems.extend(p for p in more if p.path not in seen)
 
 
 def format_path(path: Iterable[str | int]) -> str:

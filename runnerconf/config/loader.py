@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runnerconf.config.document import LEGACY_RUNNER_KEY, read_topology_data
-from runnerconf.config.errors import Problem, TopologyError
+from runnerconf.config.errors import Problem, TopologyError, add_new
 from runnerconf.config.interpolate import VariableUse
 from runnerconf.config.kinds import WorkerKind, kinds_for
 from runnerconf.config.messages import translate_validation_error
@@ -86,11 +86,8 @@ def topology_from_data(data: dict[str, Any], source_map: SourceMap, uses: list[V
     try:
         topology = validate(topology_model(kinds), data)
     except ValidationError as exc:
-        # A value already reported (a missing variable, a bad override) is not reported twice.
-        seen = {p.path for p in problems}
-        problems.extend(p for p in translate_validation_error(exc, source_map, kinds) if p.path not in seen)
-    seen = {p.path for p in problems}
-    problems.extend(p for p in check_references(data, source_map) if p.path not in seen)
+        add_new(problems, translate_validation_error(exc, source_map, kinds))
+    add_new(problems, check_references(data, source_map))
     if topology is None or any(p.severity == "error" for p in problems):
         raise TopologyError(problems)
     topology._source = source_map

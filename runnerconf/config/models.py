@@ -162,7 +162,7 @@ class RedisBusConfig(Model):
         "of pipecat-ai's own WorkerRunner and RedisBus.",
     )
     connect_timeout: Duration = Field(5.0, description="Time to reach the server at start before giving up (exit code 3).")
-    reconnect: ReconnectConfig = Field(default_factory=Defaults(ReconnectConfig), description="Backoff after a lost connection.")  # type: ignore[arg-type]
+    reconnect: ReconnectConfig = Field(default_factory=Defaults(ReconnectConfig), description="Backoff after a lost connection.")
     max_batch: Count = Field(512, description="Most messages per PUBLISH.")
     max_buffer: Count = Field(100_000, description="Messages waiting to be published: senders wait beyond while connected; oldest dropped while disconnected.")
     max_frame_bytes: Annotated[int, Ge(1024), WrapValidator(whole)] = Field(8 << 20, description="Frames from peers larger than this are skipped unread.")
@@ -258,8 +258,8 @@ class Topology(Model):
     model_config = ConfigDict(title="runnerconf topology")
 
     version: Annotated[Literal[1], WrapValidator(scalar)] = Field(1, description="Topology format version.")
-    runner: RunnerConfig = Field(default_factory=Defaults(RunnerConfig), description="Runner options. Legacy spelling: PipelineRunner.")  # type: ignore[arg-type]
-    bus: BusConfig = Field(default_factory=Defaults(AsyncQueueBusConfig), description="The bus workers talk over.")  # type: ignore[arg-type]
+    runner: RunnerConfig = Field(default_factory=Defaults(RunnerConfig), description="Runner options. Legacy spelling: PipelineRunner.")
+    bus: BusConfig = Field(default_factory=Defaults(AsyncQueueBusConfig), description="The bus workers talk over.")
     workers: list[WorkerConfig] = Field(default_factory=list, description="The workers, started in this order.")  # type: ignore[valid-type]
     runners: list[RunnerSection] | None = Field(
         None, description="Several runners sharing the bus (one per process or machine); instead of runner + workers."

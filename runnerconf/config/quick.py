@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runnerconf.config.errors import Problem, TopologyError
+from runnerconf.config.errors import Problem, TopologyError, add_new
 from runnerconf.config.references import check_references
 from runnerconf.config.source import SourceMap
 
@@ -35,8 +35,7 @@ def quick_problems(data: dict[str, Any], source_map: SourceMap, problems: list[P
     except Exception:  # a ValidationError, or a rule that needs a model: the models decide
         return None
     found = list(problems)
-    seen = {p.path for p in found}
-    found.extend(p for p in check_references(data, source_map) if p.path not in seen)
+    add_new(found, check_references(data, source_map))  # as the models' path adds them
     if any(p.severity == "error" for p in found):
         return TopologyError(found).problems
     return [p for p in found if p.severity == "warning"]

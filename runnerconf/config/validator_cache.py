@@ -23,8 +23,9 @@ to; when it was written for this format, this Python, pydantic and pydantic-core
 and the sources of runnerconf's configuration modules are still those it was made from (a
 digest of each, so that an editable install that changes a model starts again); and when every
 name in it resolves to what a topology schema may name: a model class or a function of
-runnerconf's configuration modules, ``list`` or ``dict``, pydantic's constraint checks, or a class
-that declares itself ``cacheable``. Anything else -- no directory, a file that does not parse, a
+runnerconf's configuration modules, ``list`` or ``dict``, or a class of theirs that declares
+itself ``cacheable``. (A bound given as ``Field(ge=...)`` next to a rule of ours would put one of
+pydantic's private checks in the schema; the types put bounds inside instead, see ``Count``.) Anything else -- no directory, a file that does not parse, a
 name that does not resolve -- is a miss: pydantic builds the validator as it would have, and the
 file is written again.
 
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["ENV", "Checked", "CacheMiss", "cache_dir", "cache_file", "checker", "decode", "encode", "validate", "validator"]
 
 
-
 def _debug(message: str, *args: Any) -> None:
     import logging  # only on a miss: a hit does not pay for logging's import
 
@@ -66,81 +66,6 @@ _SCHEMA_PREFIX = "runnerconf.config."
 #: The module of the rules a checker may run (it imports nothing of pydantic).
 _CHECKS = "runnerconf.config.checks"
 _BUILTINS = {"list": list, "dict": dict}
-# The constraint checks pydantic puts in a schema (`ge=1` on a field with a validator of ours).
-_PYDANTIC_CHECKS = ("pydantic._internal._validators", frozenset({
-    "greater_than_validator", "greater_than_or_equal_validator", "less_than_validator", "less_than_or_equal_validator",
-    "multiple_of_validator", "min_length_validator", "max_length_validator", "forbid_inf_nan_check",
-}))  # fmt: skip
-
-
-def _failed(name: str) -> ValueError:
-    return ValueError(f"{name} does not hold")
-
-
-def _gt(x: Any, gt: Any) -> Any:
-    if not (x > gt):
-        raise _failed("gt")
-    return x
-
-
-def _ge(x: Any, ge: Any) -> Any:
-    if not (x >= ge):
-        raise _failed("ge")
-    return x
-
-
-def _lt(x: Any, lt: Any) -> Any:
-    if not (x < lt):
-        raise _failed("lt")
-    return x
-
-
-def _le(x: Any, le: Any) -> Any:
-    if not (x <= le):
-        raise _failed("le")
-    return x
-
-
-def _multiple_of(x: Any, multiple_of: Any) -> Any:
-    if x % multiple_of:
-        raise _failed("multiple_of")
-    return x
-
-
-def _min_length(x: Any, min_length: Any) -> Any:
-    if not (len(x) >= min_length):
-        raise _failed("min_length")
-    return x
-
-
-def _max_length(x: Any, max_length: Any) -> Any:
-    if len(x) > max_length:
-        raise _failed("max_length")
-    return x
-
-
-def _finite(x: Any) -> Any:
-    import math
-
-    if not math.isfinite(x):
-        raise _failed("finite")
-    return x
-
-
-# What a checker runs for each of pydantic's constraint checks, without importing pydantic: the
-# same test, so a value passes exactly when it passes pydantic's (a failure raises anything, and
-# the models then decide, with pydantic's own message).
-_SHADOW_CHECKS: dict[str, Any] = {
-    "greater_than_validator": _gt,
-    "greater_than_or_equal_validator": _ge,
-    "less_than_validator": _lt,
-    "less_than_or_equal_validator": _le,
-    "multiple_of_validator": _multiple_of,
-    "min_length_validator": _min_length,
-    "max_length_validator": _max_length,
-    "forbid_inf_nan_check": _finite,
-}
-assert set(_SHADOW_CHECKS) == _PYDANTIC_CHECKS[1]
 # Keys pydantic-core does not read when it validates: JSON Schema hooks and serializers.
 _DROPPED = frozenset({"metadata", "serialization"})
 
@@ -368,7 +293,7 @@ def encode(value: Any) -> Any:
         from pydantic import BaseModel
 
         return {"$model" if issubclass(value, BaseModel) else "$ref": _name(value)}
-    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+    if isinstance(value, types.FunctionType):
         return {"$ref": _name(value)}
     if getattr(type(value), "cacheable", False) is True:
         constructor, args = value.__reduce__()
@@ -379,7 +304,7 @@ def encode(value: Any) -> Any:
 def decode(value: Any, *, shadow: bool = False) -> Any:
     """A core schema from its JSON form (raises :class:`CacheMiss` for a name it may not use).
     With ``shadow``, model classes become :class:`Checked` and only the rules of
-    :mod:`runnerconf.config.checks` (and pydantic's constraint checks) may be named."""
+    :mod:`runnerconf.config.checks` may be named."""
     if isinstance(value, list):
         return [decode(v, shadow=shadow) for v in value]
     if not isinstance(value, dict):
@@ -441,9 +366,6 @@ def _check_name(name: Any) -> tuple[str, str]:
     if module_name == "builtins":
         if qualname not in _BUILTINS:
             raise CacheMiss(f"{name} may not be named")
-    elif module_name == _PYDANTIC_CHECKS[0]:
-        if qualname not in _PYDANTIC_CHECKS[1]:
-            raise CacheMiss(f"{name} may not be named")
     elif not module_name.startswith(_SCHEMA_PREFIX):
         raise CacheMiss(f"{name} may not be named")
     return module_name, qualname
@@ -455,8 +377,6 @@ def _resolve(name: Any, *, shadow: bool = False) -> Any:
     module_name, qualname = _check_name(name)
     if module_name == "builtins":
         return _BUILTINS[qualname]
-    if shadow and module_name == _PYDANTIC_CHECKS[0]:
-        return _SHADOW_CHECKS[qualname]
     if shadow and module_name.startswith(_SCHEMA_PREFIX) and module_name != _CHECKS:
         raise CacheMiss(f"{name} is not a rule of {_CHECKS}")
     try:

@@ -19,7 +19,6 @@ __all__ = [
     "BackoffConfig",
     "ClassWorkerConfig",
     "CommandWorkerConfig",
-    "Defaults",
     "Dependency",
     "FactoryWorkerConfig",
     "HealthCheckConfig",
@@ -258,7 +257,7 @@ class CommandWorkerConfig(WorkerBase):
         "no", description="Restart policy: no, on-failure (non-zero exit, or unhealthy) or always."
     )
     max_restarts: CountOrZero | None = Field(None, description="Restarts allowed over the worker's life; unset: no limit.")
-    backoff: BackoffConfig = Field(default_factory=Defaults(BackoffConfig), description="Delays between restarts.")  # type: ignore[arg-type]
+    backoff: BackoffConfig = Field(default_factory=Defaults(BackoffConfig), description="Delays between restarts.")
     ready_line: Regex | None = Field(
         None,
         description="Regular expression: the worker is ready once an output line matches (default: once started).",

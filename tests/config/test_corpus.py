@@ -43,7 +43,9 @@ SCHEMA_CANNOT_EXPRESS = {
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "SYSTEMROOT")}
+    # RUNNERCONF_CACHE_DIR: the session's cache directory (conftest), never the user's.
+    kept = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "SYSTEMROOT", "RUNNERCONF_CACHE_DIR")
+    keep = {k: v for k, v in os.environ.items() if k in kept}
     return {**keep, **extra}
 
 
